@@ -1,0 +1,49 @@
+# lambdaserve — every command the README names. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD_DIR := .aws-sam/build
+EVENT ?= events/predict.json
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help venv test lint build validate invoke sample clean
+
+help: ## list the commands
+	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml layers/runtime/requirements.txt requirements/cli.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv (Python 3.12) with the package and its dev tools
+
+test: $(STAMP) ## run the whole test suite (unit, functional, template, built artifact)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
+
+build: $(STAMP) ## sam build: runtime, serving and model layers plus the functions
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam build --cached
+
+invoke: build ## run the built handler on EVENT (default events/predict.json), no Docker
+	$(BIN)/lambdaserve invoke --build-dir $(BUILD_DIR) --event $(EVENT)
+
+sample: $(STAMP) ## train the sample retail model into ./sample-bundle
+	$(BIN)/lambdaserve sample train --out sample-bundle
+
+clean: ## remove the venv and build output
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache sample-bundle

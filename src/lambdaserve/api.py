@@ -1,0 +1,169 @@
+"""The predict API's routes over Powertools' REST resolver: parse, call the library, shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdaserve import openapi
+from lambdaserve.problem import (
+    CONTENT_TYPE,
+    InternalError,
+    MalformedRequestError,
+    ModelUnavailableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RequestError,
+    UnsupportedMediaTypeError,
+)
+from lambdaserve.serving import ModelLoadError, Predictor
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+
+# Lambda's synchronous payload limit; API Gateway would accept 10 MB and Lambda then fail.
+DEFAULT_MAX_BODY_BYTES = 6_000_000
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A duplicated key is ambiguous (which value did the client mean?): refuse, don't guess.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise MalformedRequestError(f"duplicate key {key[:64]!r} in the JSON body")
+        out[key] = value
+    return out
+
+
+def decode_json(body: str | None, max_bytes: int) -> Any:
+    """The request body as JSON, or a 400/413 that says why not."""
+    if body is None or not body.strip():
+        raise MalformedRequestError("the body is empty: send a JSON object")
+    if len(body) > max_bytes or len(body.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise PayloadTooLargeError(f"the body is larger than this endpoint's {max_bytes} bytes")
+    try:
+        return json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise MalformedRequestError(f"the body is not valid JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        raise MalformedRequestError("the body is nested too deeply") from None
+
+
+class ModelSlot:
+    """Loads the model once per container and remembers a failure, so /health can say why."""
+
+    def __init__(self, load: Callable[[], Predictor], logger: Logger, metrics: Metrics) -> None:
+        self._load = load
+        self._logger = logger
+        self._metrics = metrics
+        self._state: Predictor | ModelLoadError | None = None
+
+    def get(self) -> Predictor:
+        """The loaded predictor, or a 503."""
+        if self._state is None:
+            try:
+                self._state = self._load()
+            except ModelLoadError as exc:
+                self._state = exc
+                self._logger.error("model refused", extra={"reason": str(exc)})
+                self._metrics.add_metric("ModelLoadFailures", MetricUnit.Count, 1)
+            else:
+                m = self._state.manifest
+                self._logger.append_keys(model_name=m.name, model_version=m.version)
+                self._logger.info("model loaded", extra={"load_seconds": self._state.load_seconds})
+                self._metrics.add_metric(
+                    "ModelLoadTime", MetricUnit.Milliseconds, self._state.load_seconds * 1000
+                )
+        if isinstance(self._state, ModelLoadError):
+            raise ModelUnavailableError(str(self._state))
+        return self._state
+
+
+def problem_response(error: RequestError, path: str | None = None) -> Response[str]:
+    """A problem+json response for a refused request."""
+    return Response(
+        status_code=error.status,
+        content_type=CONTENT_TYPE,
+        body=json.dumps(error.problem(instance=path)),
+    )
+
+
+def create_app(
+    slot: ModelSlot, logger: Logger, metrics: Metrics, tracer: Tracer
+) -> APIGatewayRestResolver:
+    """The resolver with the four routes and the one place errors become statuses."""
+    app = APIGatewayRestResolver(strip_prefixes=None)
+    max_body = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+    def model() -> Predictor:
+        with tracer.provider.in_subsegment("## load"):
+            return slot.get()
+
+    @app.post("/predict")
+    def predict() -> dict[str, Any]:
+        metrics.add_metric("Requests", MetricUnit.Count, 1)
+        content_type = app.current_event.headers.get("content-type") or "application/json"
+        media = content_type.split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaTypeError(f"send application/json, not {media[:80]!r}")
+        try:
+            text = app.current_event.decoded_body
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedRequestError("the body is not valid base64-encoded UTF-8") from None
+        body = decode_json(text, max_body)
+        predictor = model()
+        with tracer.provider.in_subsegment("## validate"):
+            matrix = predictor.parse(body)
+        started = time.perf_counter()
+        with tracer.provider.in_subsegment("## predict"):
+            result = predictor.predict(matrix)
+        metrics.add_metric(
+            "PredictionLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
+        )
+        metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
+        return result
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        m = model().manifest
+        version = app.lambda_context.function_version if app.lambda_context else None
+        return {
+            "status": "ok",
+            "model": {"name": m.name, "version": m.version, "sha256": m.sha256},
+            "function_version": version,
+        }
+
+    @app.get("/model")
+    def describe() -> dict[str, Any]:
+        return model().manifest.public()
+
+    @app.get("/openapi.json")
+    def document() -> dict[str, Any]:
+        predictor = model()
+        return openapi.document(predictor.manifest, predictor.parser.max_rows)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        error = NotFoundError(f"no route {app.current_event.http_method} {app.current_event.path}")
+        return problem_response(error, app.current_event.path)
+
+    @app.exception_handler(RequestError)
+    def refused(error: RequestError) -> Response[str]:
+        if error.status < 500:
+            metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
+        logger.info("request refused", extra={"status": error.status, "detail": error.detail})
+        return problem_response(error, app.current_event.path)
+
+    @app.exception_handler(Exception)
+    def bug(error: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        metrics.add_metric("InternalErrors", MetricUnit.Count, 1)
+        return problem_response(InternalError("an internal error occurred"), app.current_event.path)
+
+    return app

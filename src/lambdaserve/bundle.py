@@ -1,0 +1,207 @@
+"""Make a bundle (model.joblib + manifest.json) from a fitted estimator and a feature spec."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import json
+import math
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lambdaserve import manifest as manifest_io
+from lambdaserve.manifest import MODEL_FILE, Feature, Manifest, ManifestError, parse_features
+from lambdaserve.problem import RequestError
+from lambdaserve.schema import RequestParser
+from lambdaserve.serving import Predictor, runtime_versions, sha256_of
+
+GOLDEN_EXAMPLES = 5
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+class BundleError(ValueError):
+    """The estimator, the feature spec and the sample rows do not agree."""
+
+
+def load_feature_spec(path: Path) -> dict[str, Any]:
+    """Read a feature spec (JSON or YAML): `features`, optionally `task` and `classes`."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if Path(path).suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except Exception as exc:  # yaml and json raise unrelated types; both mean "unreadable"
+        raise BundleError(f"{path}: cannot parse the feature spec: {exc}") from None
+    if not isinstance(raw, dict) or "features" not in raw:
+        raise BundleError(f"{path}: a feature spec is an object with a 'features' list")
+    try:
+        parse_features(raw["features"])
+    except ManifestError as exc:
+        raise BundleError(f"{path}: {exc}") from None
+    return raw
+
+
+def _cell(feature: Feature, text: str, where: str) -> Any:
+    text = text.strip()
+    if text == "":
+        return None
+    if feature.type == "category":
+        return text
+    if feature.type == "boolean":
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise BundleError(f"{where}: {text!r} is not a boolean")
+    try:
+        number = float(text)
+    except ValueError:
+        raise BundleError(f"{where}: {text!r} is not a number") from None
+    return int(number) if feature.type == "integer" and number.is_integer() else number
+
+
+def read_sample_csv(path: Path, features: Sequence[Feature]) -> list[dict[str, Any]]:
+    """Rows of a CSV with a header naming the features, typed by the spec."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [f.name for f in features if f.name not in header]
+        if missing:
+            raise BundleError(f"{path}: the header lacks the features {missing}")
+        return [
+            {
+                f.name: _cell(f, row[f.name] or "", f"{path} line {i + 2}, {f.name}")
+                for f in features
+            }
+            for i, row in enumerate(reader)
+        ]
+
+
+def profile(features: Sequence[Feature], matrix: np.ndarray) -> dict[str, Any]:
+    """Baseline distribution of each feature over the sample, for drift checks later."""
+    out: dict[str, Any] = {"rows": int(matrix.shape[0]), "features": {}}
+    for col, feature in enumerate(features):
+        values = matrix[:, col]
+        if feature.type == "category":
+            present = [v for v in values if isinstance(v, str)]
+            out["features"][feature.name] = {
+                "missing": int(len(values) - len(present)),
+                "counts": dict(sorted(Counter(present).items())),
+            }
+            continue
+        numbers = np.asarray(values, dtype=float)
+        finite = numbers[np.isfinite(numbers)]
+        entry: dict[str, Any] = {"missing": int(len(numbers) - len(finite))}
+        if len(finite):
+            counts, edges = np.histogram(finite, bins=10)
+            entry |= {
+                "mean": float(finite.mean()),
+                "std": float(finite.std()),
+                "min": float(finite.min()),
+                "max": float(finite.max()),
+                "quantiles": {str(q): float(np.quantile(finite, q)) for q in QUANTILES},
+                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
+            }
+        out["features"][feature.name] = entry
+    return out
+
+
+def _check_model(estimator: Any, features: Sequence[Feature], spec: dict[str, Any]) -> str:
+    from sklearn.base import is_classifier
+
+    if not hasattr(estimator, "predict"):
+        raise BundleError(f"{type(estimator).__name__} has no predict(): not a fitted estimator")
+    n_in = getattr(estimator, "n_features_in_", None)
+    if n_in is not None and n_in != len(features):
+        raise BundleError(
+            f"the model was fitted on {n_in} features, the spec lists {len(features)}"
+        )
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None:
+        raise BundleError(
+            "the model was fitted on a DataFrame with column names; lambdaserve feeds it a plain "
+            "array in the spec's feature order — refit on arrays (ColumnTransformer with column "
+            "indices) so no pandas is needed at predict time"
+        )
+    task = "classification" if is_classifier(estimator) else "regression"
+    if spec.get("task") not in (None, task):
+        raise BundleError(f"the spec says task {spec['task']!r}, the model is a {task} model")
+    if task == "classification":
+        model_classes = np.asarray(estimator.classes_).tolist()
+        declared = spec.get("classes")
+        if declared is not None and list(declared) != model_classes:
+            raise BundleError(f"the spec says classes {declared}, the model has {model_classes}")
+    return task
+
+
+def make_bundle(
+    estimator: Any,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    sample_rows: list[dict[str, Any]],
+    out_dir: Path,
+    metrics: dict[str, float] | None = None,
+) -> Manifest:
+    """Write model.joblib and manifest.json into out_dir and return the manifest."""
+    import joblib
+
+    features = parse_features(spec["features"])
+    task = _check_model(estimator, features, spec)
+    if not sample_rows:
+        raise BundleError("the sample has no rows: golden examples and the baseline need some")
+    try:
+        matrix = RequestParser(features, max_rows=max(len(sample_rows), 1)).parse(
+            {"instances": sample_rows}
+        )
+    except RequestError as exc:
+        shown = "; ".join(f"row {e.row} {e.field}: {e.message}" for e in exc.errors[:5])
+        raise BundleError(f"the sample breaks the feature spec: {exc.detail}: {shown}") from None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / MODEL_FILE
+    joblib.dump(estimator, model_path)
+    classes = np.asarray(estimator.classes_).tolist() if task == "classification" else None
+    draft = Manifest(
+        name=name,
+        sha256=sha256_of(model_path),
+        frameworks=runtime_versions(),
+        estimator=f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        task=task,  # type: ignore[arg-type]
+        features=features,
+        classes=classes,
+        metrics={k: float(v) for k, v in (metrics or {}).items() if math.isfinite(v)},
+        baseline_profile=profile(features, matrix),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        created_by=f"{getpass.getuser()}@{socket.gethostname()}",
+    )
+    golden_rows = sample_rows[:GOLDEN_EXAMPLES]
+    predictor = Predictor(draft, estimator)
+    try:
+        result = predictor.predict(matrix[: len(golden_rows)])
+    except Exception as exc:  # the user's estimator may raise anything on our array
+        raise BundleError(
+            f"the model cannot predict the sample as lambdaserve will feed it: {exc}"
+        ) from None
+    probabilities = result.get("probabilities")
+    golden = [
+        manifest_io.GoldenExample(
+            inputs={k: v for k, v in row.items() if v is not None},
+            prediction=result["predictions"][i],
+            probabilities=probabilities[i] if probabilities else None,
+        )
+        for i, row in enumerate(golden_rows)
+    ]
+    final = Manifest(**{**draft.__dict__, "golden_examples": golden})
+    manifest_io.write(final, out_dir)
+    return final

@@ -1,0 +1,177 @@
+"""The `lambdaserve` command: a few lines over the library per command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lambdaserve.bundle import BundleError
+from lambdaserve.manifest import ManifestError
+
+_FAILURES = (BundleError, ManifestError, OSError)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _summary(manifest: Any, out: Path) -> str:
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in manifest.metrics.items())
+    return (
+        f"bundled {manifest.name} ({manifest.estimator}, {manifest.task}, "
+        f"{len(manifest.features)} features) into {out}\n"
+        f"sha256 {manifest.sha256}\n"
+        + (f"metrics {metrics}\n" if metrics else "")
+        + f"{len(manifest.golden_examples)} golden examples recorded"
+    )
+
+
+@click.group()
+@click.version_option(package_name="lambdaserve")
+def main() -> None:
+    """Ship scikit-learn models to AWS Lambda: bundle, run, deploy, roll back."""
+
+
+@main.group()
+def sample() -> None:
+    """The synthetic retail purchase-propensity model."""
+
+
+@sample.command("train")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="folder to write model.joblib and manifest.json into",
+)
+@click.option("--rows", type=click.IntRange(min=1000), default=20_000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+def sample_train(out: Path, rows: int, seed: int) -> None:
+    """Train the sample model on seeded synthetic data and write its bundle."""
+    from lambdaserve import sample as sample_model
+
+    manifest = sample_model.train(out, rows=rows, seed=seed)
+    click.echo(_summary(manifest, out))
+
+
+@sample.command("data")
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), required=True, help="CSV file to write"
+)
+@click.option("--rows", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=11, show_default=True)
+def sample_data(out: Path, rows: int, seed: int) -> None:
+    """Write synthetic customers as CSV (a --sample for `lambdaserve bundle`)."""
+    import csv
+
+    from lambdaserve import sample as sample_model
+
+    records, labels = sample_model.generate(rows, seed)
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, [*sample_model.FEATURE_NAMES, "bought_7d"])
+        writer.writeheader()
+        for record, label in zip(records, labels, strict=True):
+            writer.writerow({**record, "bought_7d": int(label)})
+    click.echo(f"wrote {rows} rows to {out}")
+
+
+@main.command("bundle")
+@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="model name in the registry, e.g. churn")
+@click.option(
+    "--features",
+    "spec_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="feature spec, JSON or YAML",
+)
+@click.option(
+    "--sample",
+    "sample_csv",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of representative rows: golden examples and drift baseline",
+)
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a training metric to record, repeatable",
+)
+def bundle_cmd(
+    model_file: Path,
+    name: str,
+    spec_file: Path,
+    sample_csv: Path,
+    out: Path,
+    metrics: tuple[str, ...],
+) -> None:
+    """Bundle your own fitted estimator (a joblib file) with its feature spec."""
+    import joblib
+
+    from lambdaserve.bundle import load_feature_spec, make_bundle, read_sample_csv
+    from lambdaserve.manifest import parse_features
+
+    parsed: dict[str, float] = {}
+    for item in metrics:
+        key, _, value = item.partition("=")
+        try:
+            parsed[key] = float(value)
+        except ValueError:
+            _fail(f"--metric {item!r}: expected NAME=NUMBER")
+    try:
+        spec = load_feature_spec(spec_file)
+        rows = read_sample_csv(sample_csv, parse_features(spec["features"]))
+        estimator = joblib.load(model_file)
+        manifest = make_bundle(
+            estimator, name=name, spec=spec, sample_rows=rows, out_dir=out, metrics=parsed
+        )
+    except _FAILURES as exc:
+        _fail(str(exc))
+    click.echo(_summary(manifest, out))
+
+
+@main.command("invoke")
+@click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".aws-sam/build"),
+    show_default=True,
+)
+@click.option(
+    "--event",
+    "event_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option("--function", "function", default="PredictFunction", show_default=True)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="model bundle folder (default: the built ModelLayer)",
+)
+def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path | None) -> None:
+    """Run the built handler on an event file in a clean process, as Lambda would (no Docker)."""
+    from lambdaserve.local import BuiltFunction, invoke_isolated
+
+    if not (build_dir / "template.yaml").exists():
+        _fail(f"no build in {build_dir}: run `make build` (sam build) first")
+    built = BuiltFunction.from_build(build_dir, function)
+    model = model_dir or build_dir / "ModelLayer" / "model"
+    event = json.loads(event_file.read_text(encoding="utf-8"))
+    result = invoke_isolated(built, event, env={"MODEL_DIR": str(model.resolve())})
+    sys.stderr.write(result.logs)
+    click.echo(
+        f"REPORT Init Duration: {result.init_seconds * 1000:.1f} ms  "
+        f"Duration: {result.duration_seconds * 1000:.1f} ms",
+        err=True,
+    )
+    click.echo(json.dumps(result.response, indent=2))

@@ -1,0 +1,106 @@
+"""Client-facing errors and their RFC 9457 problem+json form, mapped to a status in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://lambdaserve.dev/problems/"
+# Per-field errors listed in one response; the rest are counted, so a 10,000-row batch of
+# garbage cannot produce a response larger than the request.
+MAX_LISTED_ERRORS = 100
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one value: row index (None for the whole body), field name, message."""
+
+    row: int | None
+    field: str | None
+    message: str
+
+
+class RequestError(Exception):
+    """A request the service refuses; each subclass is one status code."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem+json body."""
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [asdict(e) for e in self.errors[:MAX_LISTED_ERRORS]]
+            if len(self.errors) > MAX_LISTED_ERRORS:
+                body["errors_omitted"] = len(self.errors) - MAX_LISTED_ERRORS
+        return body
+
+
+class MalformedRequestError(RequestError):
+    """The body is not JSON, or not in either request shape."""
+
+    status = 400
+    title = "Malformed request"
+    slug = "malformed-request"
+
+
+class NotFoundError(RequestError):
+    """No such route."""
+
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class PayloadTooLargeError(RequestError):
+    """Too many rows, or too many bytes."""
+
+    status = 413
+    title = "Payload too large"
+    slug = "payload-too-large"
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """The body is declared as something other than JSON."""
+
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class SchemaViolationError(RequestError):
+    """Well-formed JSON whose values break the model's feature schema."""
+
+    status = 422
+    title = "Schema violation"
+    slug = "schema-violation"
+
+
+class ModelUnavailableError(RequestError):
+    """The model could not be loaded (missing, tampered, or built for other frameworks)."""
+
+    status = 503
+    title = "Model not loaded"
+    slug = "model-not-loaded"
+
+
+class InternalError(RequestError):
+    """A bug of ours; the body never carries the traceback."""
+
+    status = 500
+    title = "Internal error"
+    slug = "internal-error"

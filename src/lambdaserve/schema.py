@@ -1,0 +1,151 @@
+"""Turn a predict request (records or columnar) into a 2-D array in the model's feature order.
+
+Every value is checked against the manifest's feature schema; all problems of a request are
+collected with their row and field, so a client fixes a batch in one round trip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lambdaserve.manifest import Feature
+from lambdaserve.problem import (
+    FieldError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    SchemaViolationError,
+)
+
+DEFAULT_MAX_ROWS = 10_000
+MISSING = float("nan")
+
+
+def _is_number(value: Any) -> bool:
+    # JSON true/false arrive as bool, a subclass of int: never a number here.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class RequestParser:
+    """Validates request bodies for one model's features."""
+
+    def __init__(self, features: Sequence[Feature], max_rows: int = DEFAULT_MAX_ROWS) -> None:
+        self.features = tuple(features)
+        self.max_rows = max_rows
+        self._index = {f.name: i for i, f in enumerate(self.features)}
+        self._categories = {
+            f.name: frozenset(f.categories) for f in self.features if f.categories is not None
+        }
+
+    def parse(self, body: Any) -> np.ndarray:
+        """Return an object array of shape (rows, features), or raise a RequestError."""
+        records = self._records(body)
+        errors: list[FieldError] = []
+        matrix = np.empty((len(records), len(self.features)), dtype=object)
+        for row, record in enumerate(records):
+            if not isinstance(record, dict):
+                errors.append(FieldError(row, None, "a row must be an object of feature values"))
+                continue
+            for name in record:
+                if name not in self._index:
+                    errors.append(FieldError(row, str(name), "unknown feature"))
+            for col, feature in enumerate(self.features):
+                value, message = self._convert(feature, record.get(feature.name))
+                if message is not None:
+                    errors.append(FieldError(row, feature.name, message))
+                matrix[row, col] = value
+        if errors:
+            raise SchemaViolationError(
+                f"{len(errors)} invalid value(s) in {len(records)} row(s)", errors
+            )
+        return matrix
+
+    def _records(self, body: Any) -> list[Any]:
+        if not isinstance(body, dict):
+            raise MalformedRequestError(
+                "the body must be a JSON object with 'instances' or 'dataframe_split'"
+            )
+        shapes = [k for k in ("instances", "dataframe_split") if k in body]
+        if len(shapes) != 1:
+            raise MalformedRequestError(
+                "the body must have exactly one of 'instances' or 'dataframe_split'"
+            )
+        extra = sorted(set(body) - {"instances", "dataframe_split"})
+        if extra:
+            raise MalformedRequestError(f"unknown top-level keys: {extra}")
+        if shapes[0] == "instances":
+            records = body["instances"]
+            if not isinstance(records, list):
+                raise MalformedRequestError("'instances' must be a list of objects")
+            self._check_count(len(records))
+            return records
+        return self._columnar(body["dataframe_split"])
+
+    def _columnar(self, split: Any) -> list[Any]:
+        if not isinstance(split, dict):
+            raise MalformedRequestError("'dataframe_split' must be an object")
+        extra = sorted(set(split) - {"columns", "data", "index"})
+        if extra:
+            raise MalformedRequestError(f"unknown keys in 'dataframe_split': {extra}")
+        columns, data = split.get("columns"), split.get("data")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise MalformedRequestError("'dataframe_split.columns' must be a list of strings")
+        if len(set(columns)) != len(columns):
+            raise MalformedRequestError("'dataframe_split.columns' has duplicate names")
+        if not isinstance(data, list):
+            raise MalformedRequestError("'dataframe_split.data' must be a list of rows")
+        self._check_count(len(data))
+        records: list[Any] = []
+        errors: list[FieldError] = []
+        for row, values in enumerate(data):
+            if not isinstance(values, list):
+                errors.append(FieldError(row, None, "a row must be a list of values"))
+            elif len(values) != len(columns):
+                errors.append(
+                    FieldError(row, None, f"has {len(values)} values for {len(columns)} columns")
+                )
+            else:
+                records.append(dict(zip(columns, values, strict=True)))
+        if errors:
+            raise SchemaViolationError(f"{len(errors)} malformed row(s)", errors)
+        return records
+
+    def _check_count(self, rows: int) -> None:
+        if rows == 0:
+            raise SchemaViolationError("the batch is empty: send at least one row")
+        if rows > self.max_rows:
+            raise PayloadTooLargeError(
+                f"{rows} rows is more than this endpoint's limit of {self.max_rows} per request"
+            )
+
+    def _convert(self, feature: Feature, value: Any) -> tuple[Any, str | None]:
+        """The value as the model takes it, and a message if it is invalid."""
+        if value is None:
+            return MISSING, ("is required" if feature.required else None)
+        if feature.type == "category":
+            if not isinstance(value, str):
+                return MISSING, f"must be a string category, got {type(value).__name__}"
+            if value not in self._categories[feature.name] and not feature.allow_unknown:
+                return MISSING, f"unknown category {value[:64]!r}"
+            return value, None
+        if feature.type == "boolean":
+            if not isinstance(value, bool):
+                return MISSING, f"must be true or false, got {type(value).__name__}"
+            return float(value), None
+        if not _is_number(value):
+            return MISSING, f"must be a number, got {type(value).__name__}"
+        if isinstance(value, int) and abs(value) > 2**53:
+            return MISSING, "is too large to be represented exactly"
+        number = float(value)
+        if not math.isfinite(number):
+            return MISSING, "must be finite (no NaN or Infinity)"
+        if feature.type == "integer" and not number.is_integer():
+            return MISSING, "must be a whole number"
+        if feature.minimum is not None and number < feature.minimum:
+            return MISSING, f"must be at least {feature.minimum:g}"
+        if feature.maximum is not None and number > feature.maximum:
+            return MISSING, f"must be at most {feature.maximum:g}"
+        return number, None

@@ -1,0 +1,187 @@
+"""Load a bundle from MODEL_DIR only after proving it is the model it claims to be; predict."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lambdaserve import manifest as manifest_io
+from lambdaserve.manifest import FRAMEWORKS, Manifest, ManifestError
+from lambdaserve.schema import DEFAULT_MAX_ROWS, RequestParser
+
+DEFAULT_MODEL_DIR = "/opt/model"
+
+
+class ModelLoadError(RuntimeError):
+    """The bundle cannot be trusted or loaded; the service answers 503 instead of guessing."""
+
+
+class ModelIntegrityError(ModelLoadError):
+    """The model file is not the one the manifest (or the function version) names."""
+
+
+class FrameworkMismatchError(ModelLoadError):
+    """The bundle was made with other library versions than this runtime has."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def runtime_versions() -> dict[str, str]:
+    """The versions of the frameworks this process would unpickle a model with."""
+    import joblib
+    import scipy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def framework_mismatches(recorded: Mapping[str, str], runtime: Mapping[str, str]) -> list[str]:
+    """Differences that make unpickling unsafe: any library version, Python's minor version."""
+    problems = []
+    for name in FRAMEWORKS:
+        want, have = recorded.get(name), runtime.get(name)
+        if name == "python" and want and have:
+            want, have = ".".join(want.split(".")[:2]), ".".join(have.split(".")[:2])
+        if want != have:
+            problems.append(f"{name} {recorded.get(name)} in the bundle, {runtime.get(name)} here")
+    return problems
+
+
+@dataclass(frozen=True)
+class ExpectedModel:
+    """What the function version pins (MODEL_* variables); empty values pin nothing."""
+
+    name: str = ""
+    version: str = ""
+    sha256: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ExpectedModel:
+        """Read MODEL_NAME, MODEL_VERSION and MODEL_SHA256."""
+        return cls(
+            name=env.get("MODEL_NAME", ""),
+            version=env.get("MODEL_VERSION", ""),
+            sha256=env.get("MODEL_SHA256", "").lower(),
+        )
+
+    def mismatches(self, manifest: Manifest) -> list[str]:
+        """Where the manifest is not the model this function version was deployed with."""
+        pairs = [
+            ("MODEL_NAME", self.name, manifest.name),
+            ("MODEL_VERSION", self.version, manifest.version or ""),
+            ("MODEL_SHA256", self.sha256, manifest.sha256),
+        ]
+        return [
+            f"{var}={want} but the bundle has {have!r}"
+            for var, want, have in pairs
+            if want and want != have
+        ]
+
+
+class Predictor:
+    """A verified, loaded model with its request parser."""
+
+    def __init__(
+        self, manifest: Manifest, estimator: Any, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> None:
+        self.manifest = manifest
+        self.estimator = estimator
+        self.parser = RequestParser(manifest.features, max_rows=max_rows)
+        self.load_seconds = 0.0
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        expected: ExpectedModel | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ) -> Predictor:
+        """Check manifest, pins, hash and frameworks, then `joblib.load` — in that order."""
+        started = time.perf_counter()
+        model_dir = Path(model_dir)
+        try:
+            manifest = manifest_io.read(model_dir)
+        except ManifestError as exc:
+            raise ModelLoadError(f"cannot read the bundle in {model_dir}: {exc}") from None
+        pinned = (expected or ExpectedModel()).mismatches(manifest)
+        if pinned:
+            raise ModelIntegrityError("wrong model for this function version: " + "; ".join(pinned))
+        model_path = model_dir / manifest.model_file
+        if not model_path.is_file():
+            raise ModelLoadError(f"the bundle has no model file {manifest.model_file!r}")
+        actual = sha256_of(model_path)
+        if actual != manifest.sha256:
+            raise ModelIntegrityError(
+                f"{manifest.model_file} has sha256 {actual}, the manifest says {manifest.sha256}: "
+                "refusing to unpickle a file that is not the one bundled"
+            )
+        mismatched = framework_mismatches(manifest.frameworks, runtime_versions())
+        if mismatched:
+            raise FrameworkMismatchError(
+                "the bundle was made for other framework versions: " + "; ".join(mismatched)
+            )
+        import joblib
+        from sklearn.exceptions import InconsistentVersionWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", InconsistentVersionWarning)
+            try:
+                estimator = joblib.load(model_path)
+            except InconsistentVersionWarning as exc:
+                raise FrameworkMismatchError(str(exc)) from None
+        predictor = cls(manifest, estimator, max_rows=max_rows)
+        predictor.load_seconds = time.perf_counter() - started
+        return predictor
+
+    def parse(self, body: Any) -> np.ndarray:
+        """Validate a request body into the model's input matrix."""
+        return self.parser.parse(body)
+
+    def predict(self, matrix: np.ndarray) -> dict[str, Any]:
+        """Predict a validated batch; classifiers also answer class probabilities."""
+        out: dict[str, Any] = {"predictions": self.estimator.predict(matrix).tolist()}
+        if self.manifest.task == "classification" and hasattr(self.estimator, "predict_proba"):
+            out["probabilities"] = self.estimator.predict_proba(matrix).tolist()
+        out["model"] = {"name": self.manifest.name, "version": self.manifest.version}
+        return out
+
+    def golden_mismatches(self) -> list[str]:
+        """Golden examples whose output today differs from the bundled one (should be none)."""
+        examples = self.manifest.golden_examples
+        if not examples:
+            return []
+        result = self.predict(self.parse({"instances": [g.inputs for g in examples]}))
+        problems = []
+        for i, golden in enumerate(examples):
+            if result["predictions"][i] != golden.prediction:
+                problems.append(
+                    f"example {i}: predicted {result['predictions'][i]!r}, "
+                    f"bundled {golden.prediction!r}"
+                )
+            elif golden.probabilities is not None and result.get("probabilities", [None])[i] != (
+                golden.probabilities
+            ):
+                problems.append(f"example {i}: probabilities differ from the bundled ones")
+        return problems
