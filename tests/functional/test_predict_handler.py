@@ -1,0 +1,294 @@
+"""The predict handler driven by the events/ files, with Powertools for real and no AWS."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.logging import logger as pt_logger
+from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
+from openapi_spec_validator import validate
+from support import ROOT, load_event
+
+from lambdaserve.serving import sha256_of
+
+Invoke = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class FakeContext:
+    """The attributes of Lambda's context object that Powertools and the handler read."""
+
+    function_name: str = "lambdaserve-PredictFunction"
+    function_version: str = "7"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:lambdaserve-PredictFunction:live"
+    )
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/lambdaserve-PredictFunction"
+    log_stream_name: str = "2026/11/26/[7]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def _import_handler() -> ModuleType:
+    """Import the handler as a new Lambda container would: fresh Powertools state."""
+    logging.Logger.manager.loggerDict.pop("lambdaserve", None)
+    pt_logger.is_cold_start = True
+    pt_cold_start.reset_cold_start_flag()  # type: ignore[no-untyped-call]
+    spec = importlib.util.spec_from_file_location("predict_app", ROOT / "functions/predict/app.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def handler_env(monkeypatch: pytest.MonkeyPatch, sample_bundle: Path) -> pytest.MonkeyPatch:
+    for key, value in {
+        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
+        "POWERTOOLS_METRICS_NAMESPACE": "lambdaserve-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "MODEL_DIR": str(sample_bundle),
+        "MODEL_NAME": "retail-propensity",
+        "MODEL_SHA256": sha256_of(sample_bundle / "model.joblib"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+@pytest.fixture
+def invoke(handler_env: pytest.MonkeyPatch) -> Invoke:
+    """A new container: the handler is imported on the first call (inside the test, where
+    capsys is live, as Powertools binds its log stream at import); each call is one invocation."""
+    container: list[ModuleType] = []
+
+    def call(event: dict[str, Any]) -> dict[str, Any]:
+        if not container:
+            container.append(_import_handler())
+        response: dict[str, Any] = container[0].lambda_handler(event, FakeContext())
+        return response
+
+    return call
+
+
+def _body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def _content_type(response: dict[str, Any]) -> str:
+    headers = response.get("multiValueHeaders") or {}
+    return str(headers.get("Content-Type", [""])[0])
+
+
+def _stdout_json(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+
+
+def _emf(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every metric value emitted, by name, across the EMF blobs."""
+    values: dict[str, Any] = {}
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert directive["Namespace"] == "lambdaserve-test"
+            for metric in directive["Metrics"]:
+                values[metric["Name"]] = line[metric["Name"]]
+    return values
+
+
+def _problem(response: dict[str, Any], status: int) -> dict[str, Any]:
+    assert response["statusCode"] == status, response["body"]
+    assert _content_type(response) == "application/problem+json"
+    body: dict[str, Any] = _body(response)
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= set(body)
+    assert "Traceback" not in response["body"]
+    return body
+
+
+def test_predict_event_answers_predictions_and_probabilities(invoke: Invoke) -> None:
+    response = invoke(load_event("predict.json"))
+    assert response["statusCode"] == 200
+    assert _content_type(response) == "application/json"
+    body = _body(response)
+    assert len(body["predictions"]) == 2
+    assert len(body["probabilities"]) == 2
+    assert body["model"]["name"] == "retail-propensity"
+
+
+def test_columnar_event_answers_exactly_what_the_records_event_does(invoke: Invoke) -> None:
+    records = _body(invoke(load_event("predict.json")))
+    columnar = _body(invoke(load_event("predict-columnar.json")))
+    assert columnar == records
+
+
+def test_invalid_event_answers_422_with_each_field_error(invoke: Invoke) -> None:
+    body = _problem(invoke(load_event("predict-invalid.json")), 422)
+    assert {(e["row"], e["field"]) for e in body["errors"]} == {
+        (0, "recency_days"),
+        (0, "frequency_90d"),
+        (0, "device"),
+    }
+
+
+def test_malformed_event_answers_400(invoke: Invoke) -> None:
+    body = _problem(invoke(load_event("predict-malformed.json")), 400)
+    assert "not valid JSON" in body["detail"]
+
+
+def test_health_reports_model_and_function_version(invoke: Invoke) -> None:
+    response = invoke(load_event("health.json"))
+    assert response["statusCode"] == 200
+    body = _body(response)
+    assert body["status"] == "ok"
+    assert body["function_version"] == "7"
+    assert body["model"]["name"] == "retail-propensity"
+
+
+def test_model_event_answers_the_public_manifest(invoke: Invoke) -> None:
+    body = _body(invoke(load_event("model.json")))
+    assert [f["name"] for f in body["features"]][-2:] == ["device", "channel"]
+    assert "golden_examples" not in body
+    assert "roc_auc" in body["metrics"]
+
+
+def test_openapi_event_answers_a_valid_document_for_this_model(invoke: Invoke) -> None:
+    body = _body(invoke(load_event("openapi.json")))
+    validate(body)
+    assert body["info"]["title"] == "retail-propensity prediction API"
+
+
+def test_logs_are_json_with_correlation_id_model_and_function_version(
+    invoke: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("predict.json")
+    invoke(event)
+    invoke(event)
+    logs = [line for line in _stdout_json(capsys) if "message" in line]
+    loaded = [line for line in logs if line["message"] == "model loaded"]
+    assert len(loaded) == 1
+    entry = loaded[0]
+    assert entry["correlation_id"] == event["requestContext"]["requestId"]
+    assert entry["model_name"] == "retail-propensity"
+    assert entry["function_version"] == "7"
+    assert entry["cold_start"] is True
+    assert entry["service"] == "lambdaserve"
+
+
+def test_metrics_are_emitted_as_emf(invoke: Invoke, capsys: pytest.CaptureFixture[str]) -> None:
+    invoke(load_event("predict.json"))
+    first = _emf(_stdout_json(capsys))
+    assert first["Requests"] == [1.0]
+    assert first["RowsPredicted"] == [2.0]
+    assert first["ColdStart"] == [1.0]
+    assert first["ModelLoadTime"][0] > 0
+    assert first["PredictionLatency"][0] > 0
+    invoke(load_event("predict-invalid.json"))
+    second = _emf(_stdout_json(capsys))
+    assert second["InvalidRequests"] == [1.0]
+    assert "ColdStart" not in second
+    assert "ModelLoadTime" not in second
+
+
+def test_a_tampered_model_answers_503_everywhere_and_is_never_loaded(
+    handler_env: pytest.MonkeyPatch, sample_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open(sample_bundle / "model.joblib", "ab") as fh:
+        fh.write(b"\0")
+    module = _import_handler()
+    for name in ("health.json", "predict.json", "model.json"):
+        body = _problem(module.lambda_handler(load_event(name), FakeContext()), 503)
+        assert "sha256" in body["detail"]
+    lines = _stdout_json(capsys)
+    assert [line["message"] for line in lines if line.get("message") == "model refused"]
+    assert _emf(lines)["ModelLoadFailures"] == [1.0]
+
+
+def test_a_bundle_other_than_the_pinned_one_answers_503(
+    handler_env: pytest.MonkeyPatch,
+) -> None:
+    handler_env.setenv("MODEL_SHA256", "0" * 64)
+    module = _import_handler()
+    body = _problem(module.lambda_handler(load_event("health.json"), FakeContext()), 503)
+    assert "MODEL_SHA256" in body["detail"]
+
+
+def _with(event: dict[str, Any], body: str | None = None, **headers: str) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    if body is not None:
+        changed["body"] = body
+    for name, value in headers.items():
+        changed["headers"][name.replace("_", "-")] = value
+        changed["multiValueHeaders"][name.replace("_", "-")] = [value]
+    return changed
+
+
+def test_wrong_content_type_is_415_and_a_charset_is_fine(invoke: Invoke) -> None:
+    event = load_event("predict.json")
+    _problem(invoke(_with(event, Content_Type="text/csv")), 415)
+    assert invoke(_with(event, Content_Type="application/json; charset=utf-8"))["statusCode"] == 200
+
+
+def test_too_many_rows_is_413(handler_env: pytest.MonkeyPatch) -> None:
+    handler_env.setenv("MAX_BATCH_ROWS", "1")
+    module = _import_handler()
+    body = _problem(module.lambda_handler(load_event("predict.json"), FakeContext()), 413)
+    assert "limit of 1" in body["detail"]
+
+
+def test_too_large_a_body_is_413_before_parsing(handler_env: pytest.MonkeyPatch) -> None:
+    handler_env.setenv("MAX_BODY_BYTES", "100")
+    module = _import_handler()
+    _problem(module.lambda_handler(load_event("predict.json"), FakeContext()), 413)
+
+
+def test_unknown_route_is_a_404_problem(invoke: Invoke) -> None:
+    event = load_event("health.json")
+    event["path"] = event["resource"] = "/admin"
+    _problem(invoke(event), 404)
+
+
+def test_base64_encoded_bodies_are_decoded(invoke: Invoke) -> None:
+    event = load_event("predict.json")
+    plain = invoke(event)
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    assert invoke(event)["body"] == plain["body"]
+    event["body"] = "%%% not base64 %%%"
+    _problem(invoke(event), 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("", 400),
+        ("null", 400),
+        ("[]", 400),
+        ('"instances"', 400),
+        ("[" * 100_000 + "]" * 100_000, 400),
+        ('{"instances": [], "instances": []}', 400),
+        ('{"instances": [{"recency_days": NaN}]}', 422),
+        ('{"instances": [{"recency_days": Infinity}]}', 422),
+        ('{"instances": [{"recency_days": 1e999}]}', 422),
+        ('{"instances": [{"device": "\\ud800"}]}', 422),
+        ('{"instances": []}', 422),
+        ('{"instances": [null, 1, "x"]}', 422),
+    ],
+)
+def test_hostile_bodies_get_a_4xx_never_a_500(invoke: Invoke, body: str, status: int) -> None:
+    _problem(invoke(_with(load_event("predict.json"), body)), status)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+from click.testing import CliRunner
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from lambdaserve import sample
+from lambdaserve.cli import main
+from lambdaserve.serving import Predictor
+
+
+def test_sample_train_writes_a_loadable_bundle(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["sample", "train", "--out", str(tmp_path), "--rows", "3000"])
+    assert result.exit_code == 0, result.output
+    assert "retail-propensity" in result.output
+    assert "roc_auc=" in result.output
+    assert Predictor.load(tmp_path).golden_mismatches() == []
+
+
+def _user_model(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A user's own pipeline fitted on arrays, its spec in YAML and a sample CSV."""
+    runner = CliRunner()
+    csv_path = tmp_path / "customers.csv"
+    assert (
+        runner.invoke(main, ["sample", "data", "--out", str(csv_path), "--rows", "300"]).exit_code
+        == 0
+    )
+    records, labels = sample.generate(300, seed=11)
+    x = np.array(
+        [[r["recency_days"], r["cart_adds_7d"], r["device"]] for r in records], dtype=object
+    )
+    model = make_pipeline(
+        ColumnTransformer([("device", OneHotEncoder(), [2])], remainder="passthrough"),
+        LogisticRegression(max_iter=500),
+    ).fit(x, labels)
+    joblib.dump(model, tmp_path / "model.joblib")
+    (tmp_path / "features.yaml").write_text(
+        "task: classification\n"
+        "features:\n"
+        "  - {name: recency_days, type: integer, minimum: 0}\n"
+        "  - {name: cart_adds_7d, type: integer, minimum: 0}\n"
+        "  - {name: device, type: category, categories: [desktop, mobile, tablet]}\n"
+    )
+    return tmp_path / "model.joblib", tmp_path / "features.yaml", csv_path
+
+
+def test_bundle_command_bundles_a_users_own_estimator(tmp_path: Path) -> None:
+    model, spec, csv_path = _user_model(tmp_path)
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(
+        main,
+        [
+            "bundle",
+            str(model),
+            "--name",
+            "buyers",
+            "--features",
+            str(spec),
+            "--sample",
+            str(csv_path),
+            "--out",
+            str(out),
+            "--metric",
+            "auc=0.71",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads((out / "manifest.json").read_text())
+    assert written["name"] == "buyers"
+    assert written["metrics"] == {"auc": 0.71}
+    assert Predictor.load(out).golden_mismatches() == []
+
+
+def test_bundle_command_fails_in_one_line_when_spec_and_model_disagree(tmp_path: Path) -> None:
+    model, spec, csv_path = _user_model(tmp_path)
+    spec.write_text("features:\n  - {name: recency_days, type: integer}\n")
+    result = CliRunner().invoke(
+        main,
+        [
+            "bundle",
+            str(model),
+            "--name",
+            "buyers",
+            "--features",
+            str(spec),
+            "--sample",
+            str(csv_path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: the model was fitted on 3 features, the spec lists 1"
+
+
+def test_bundle_command_rejects_a_malformed_metric(tmp_path: Path) -> None:
+    model, spec, csv_path = _user_model(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "bundle",
+            str(model),
+            "--name",
+            "b",
+            "--features",
+            str(spec),
+            "--sample",
+            str(csv_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--metric",
+            "auc",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "expected NAME=NUMBER" in result.output
+
+
+def test_invoke_without_a_build_says_what_to_run(tmp_path: Path) -> None:
+    event = Path(__file__).parents[2] / "events" / "predict.json"
+    result = CliRunner().invoke(
+        main, ["invoke", "--build-dir", str(tmp_path), "--event", str(event)]
+    )
+    assert result.exit_code == 1
+    assert "make build" in result.output

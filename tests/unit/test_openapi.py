@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from lambdaserve import manifest
+from lambdaserve.openapi import document
+
+
+@pytest.fixture
+def doc(sample_bundle: Path) -> dict[str, Any]:
+    return document(manifest.read(sample_bundle), max_rows=50)
+
+
+def _validator(doc: dict[str, Any], name: str) -> jsonschema.Draft202012Validator:
+    schema = {**doc["components"]["schemas"][name], "components": doc["components"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    validate(doc)
+    assert set(doc["paths"]) == {"/predict", "/health", "/model", "/openapi.json"}
+
+
+def test_request_schema_carries_names_types_enums_and_ranges(doc: dict[str, Any]) -> None:
+    props = doc["components"]["schemas"]["Instance"]["properties"]
+    assert props["recency_days"] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 3650,
+        "description": "days since the last purchase",
+    }
+    assert props["device"]["enum"] == ["desktop", "mobile", "tablet"]
+    assert props["discount_pct"]["anyOf"][1] == {"type": "null"}
+    assert "discount_pct" not in doc["components"]["schemas"]["Instance"]["required"]
+
+
+def test_golden_inputs_validate_and_bad_rows_do_not(
+    sample_bundle: Path, doc: dict[str, Any]
+) -> None:
+    golden = [g.inputs for g in manifest.read(sample_bundle).golden_examples]
+    request = _validator(doc, "PredictRequest")
+    request.validate({"instances": golden})
+    assert not request.is_valid({"instances": [{**golden[0], "device": "watch"}]})
+    assert not request.is_valid({"instances": [{**golden[0], "unknown": 1}]})
+    assert not request.is_valid({"instances": []})
+    assert not request.is_valid({"instances": [golden[0]] * 51})
+
+
+def test_response_schema_lists_the_classes(doc: dict[str, Any]) -> None:
+    response = doc["components"]["schemas"]["PredictResponse"]["properties"]
+    assert response["predictions"]["items"] == {"type": "integer", "enum": [0, 1]}
+    assert "probabilities" in response

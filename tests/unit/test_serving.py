@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+
+from lambdaserve import manifest
+from lambdaserve.serving import (
+    ExpectedModel,
+    FrameworkMismatchError,
+    ModelIntegrityError,
+    ModelLoadError,
+    Predictor,
+    framework_mismatches,
+    runtime_versions,
+    sha256_of,
+)
+
+
+class _Tripwire:
+    """A pickle that, if it is ever unpickled, leaves a file behind: proof of loading."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def _plant_tripwire(bundle: Path, *, fix_hash: bool) -> Path:
+    marker = bundle.parent / "UNPICKLED"
+    (bundle / "model.joblib").write_bytes(pickle.dumps(_Tripwire(marker)))
+    if fix_hash:
+        _edit_manifest(bundle, sha256=sha256_of(bundle / "model.joblib"))
+    return marker
+
+
+def _edit_manifest(bundle: Path, **changes: Any) -> None:
+    path = bundle / "manifest.json"
+    raw = json.loads(path.read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            raw[key].update(value)
+        else:
+            raw[key] = value
+    path.write_text(json.dumps(raw))
+
+
+def test_sample_bundle_loads_and_reproduces_its_golden_examples(sample_bundle: Path) -> None:
+    predictor = Predictor.load(sample_bundle)
+    assert predictor.golden_mismatches() == []
+    assert predictor.load_seconds > 0
+
+
+def test_classifier_answers_predictions_probabilities_and_model(sample_bundle: Path) -> None:
+    predictor = Predictor.load(sample_bundle)
+    rows = [g.inputs for g in predictor.manifest.golden_examples]
+    result = predictor.predict(predictor.parse({"instances": rows}))
+    assert set(result) == {"predictions", "probabilities", "model"}
+    assert len(result["predictions"]) == len(rows)
+    assert all(p in (0, 1) for p in result["predictions"])
+    assert all(abs(sum(p) - 1) < 1e-9 for p in result["probabilities"])
+    assert result["model"] == {"name": "retail-propensity", "version": None}
+    json.dumps(result, allow_nan=False)  # plain JSON types only
+
+
+def test_a_tampered_model_file_is_refused_before_unpickling(sample_bundle: Path) -> None:
+    marker = _plant_tripwire(sample_bundle, fix_hash=False)
+    with pytest.raises(ModelIntegrityError, match="refusing to unpickle"):
+        Predictor.load(sample_bundle)
+    assert not marker.exists()
+
+
+def test_a_framework_mismatch_is_refused_before_unpickling(sample_bundle: Path) -> None:
+    marker = _plant_tripwire(sample_bundle, fix_hash=True)
+    _edit_manifest(sample_bundle, frameworks={"scikit-learn": "1.3.2"})
+    with pytest.raises(FrameworkMismatchError, match=r"scikit-learn 1\.3\.2 in the bundle"):
+        Predictor.load(sample_bundle)
+    assert not marker.exists()
+
+
+def test_model_pins_of_the_function_version_are_enforced(sample_bundle: Path) -> None:
+    marker = _plant_tripwire(sample_bundle, fix_hash=True)
+    with pytest.raises(ModelIntegrityError, match="MODEL_SHA256"):
+        Predictor.load(sample_bundle, expected=ExpectedModel(sha256="0" * 64))
+    with pytest.raises(ModelIntegrityError, match="MODEL_NAME=churn"):
+        Predictor.load(sample_bundle, expected=ExpectedModel(name="churn"))
+    assert not marker.exists()
+
+
+def test_expected_model_reads_the_function_environment() -> None:
+    env = {"MODEL_NAME": "m", "MODEL_VERSION": "3", "MODEL_SHA256": "AB" * 32}
+    assert ExpectedModel.from_env(env) == ExpectedModel("m", "3", "ab" * 32)
+    assert ExpectedModel.from_env({}) == ExpectedModel()
+
+
+def test_a_model_pickled_by_another_sklearn_is_refused(
+    sample_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.base import BaseEstimator
+    from sklearn.linear_model import LogisticRegression
+
+    original = BaseEstimator.__getstate__
+
+    def stale_state(self: BaseEstimator) -> dict[str, Any]:
+        return {**original(self), "_sklearn_version": "0.24.2"}
+
+    monkeypatch.setattr(BaseEstimator, "__getstate__", stale_state)
+    joblib.dump(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), sample_bundle / "model.joblib")
+    monkeypatch.undo()
+    _edit_manifest(sample_bundle, sha256=sha256_of(sample_bundle / "model.joblib"))
+    with pytest.raises(FrameworkMismatchError, match=r"0\.24\.2"):
+        Predictor.load(sample_bundle)
+
+
+def test_missing_model_file_or_manifest_is_a_load_error(
+    sample_bundle: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelLoadError, match=r"no manifest\.json"):
+        Predictor.load(tmp_path / "nowhere")
+    (sample_bundle / "model.joblib").unlink()
+    with pytest.raises(ModelLoadError, match="no model file"):
+        Predictor.load(sample_bundle)
+
+
+def test_framework_check_compares_python_by_minor_version_only() -> None:
+    here = runtime_versions()
+    same_minor = {**here, "python": here["python"].rsplit(".", 1)[0] + ".99"}
+    assert framework_mismatches(same_minor, here) == []
+    assert framework_mismatches({**here, "python": "3.11.9"}, here) == [
+        f"python 3.11.9 in the bundle, {here['python']} here"
+    ]
+
+
+def test_runtime_versions_are_the_pinned_ones() -> None:
+    pins = dict(
+        line.split("==")
+        for line in (Path(__file__).parents[2] / "layers/runtime/requirements.txt")
+        .read_text()
+        .splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    here = runtime_versions()
+    for package in ("scikit-learn", "numpy", "scipy", "joblib"):
+        assert here[package] == pins[package], package
+
+
+def test_bundle_manifest_records_the_runtime_versions(sample_bundle: Path) -> None:
+    assert manifest.read(sample_bundle).frameworks == runtime_versions()
