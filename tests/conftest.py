@@ -38,3 +38,16 @@ def sample_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sample_bundle(sample_bundle_session: Path, tmp_path: Path) -> Path:
     """A private copy of the sample bundle, free to tamper with."""
     return Path(shutil.copytree(sample_bundle_session, tmp_path / "bundle"))
+
+
+@pytest.fixture(scope="session")
+def second_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another model of the same name (another seed): a new version to deploy."""
+    out = tmp_path_factory.mktemp("second-bundle")
+    sample.train(out, rows=8000, seed=8)
+    return out
+
+
+@pytest.fixture
+def second_bundle(second_bundle_session: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(second_bundle_session, tmp_path / "second"))

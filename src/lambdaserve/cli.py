@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from lambdaserve import cli_release
 from lambdaserve.bundle import BundleError
 from lambdaserve.manifest import ManifestError
 
@@ -32,8 +33,11 @@ def _summary(manifest: Any, out: Path) -> str:
 
 @click.group()
 @click.version_option(package_name="lambdaserve")
-def main() -> None:
+@cli_release.location_options
+@click.pass_context
+def main(ctx: click.Context, /, **locations: Any) -> None:
     """Ship scikit-learn models to AWS Lambda: bundle, run, deploy, roll back."""
+    cli_release.configure(ctx, **locations)
 
 
 @main.group()
@@ -175,3 +179,6 @@ def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path
         err=True,
     )
     click.echo(json.dumps(result.response, indent=2))
+
+
+cli_release.register(main)

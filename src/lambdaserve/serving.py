@@ -17,6 +17,7 @@ import numpy as np
 from lambdaserve import manifest as manifest_io
 from lambdaserve.manifest import FRAMEWORKS, Manifest, ManifestError
 from lambdaserve.schema import DEFAULT_MAX_ROWS, RequestParser
+from lambdaserve.validation import compare_golden
 
 DEFAULT_MODEL_DIR = "/opt/model"
 
@@ -169,19 +170,7 @@ class Predictor:
 
     def golden_mismatches(self) -> list[str]:
         """Golden examples whose output today differs from the bundled one (should be none)."""
-        examples = self.manifest.golden_examples
-        if not examples:
+        if not self.manifest.golden_examples:
             return []
-        result = self.predict(self.parse({"instances": [g.inputs for g in examples]}))
-        problems = []
-        for i, golden in enumerate(examples):
-            if result["predictions"][i] != golden.prediction:
-                problems.append(
-                    f"example {i}: predicted {result['predictions'][i]!r}, "
-                    f"bundled {golden.prediction!r}"
-                )
-            elif golden.probabilities is not None and result.get("probabilities", [None])[i] != (
-                golden.probabilities
-            ):
-                problems.append(f"example {i}: probabilities differ from the bundled ones")
-        return problems
+        rows = [g.inputs for g in self.manifest.golden_examples]
+        return compare_golden(self.manifest, self.predict(self.parse({"instances": rows})))

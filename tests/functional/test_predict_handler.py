@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +13,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.logging import logger as pt_logger
-from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
 from openapi_spec_validator import validate
-from support import ROOT, load_event
+from support import ROOT, import_fresh, load_event
 
 from lambdaserve.serving import sha256_of
 
@@ -44,16 +40,7 @@ class FakeContext:
 
 
 def _import_handler() -> ModuleType:
-    """Import the handler as a new Lambda container would: fresh Powertools state."""
-    logging.Logger.manager.loggerDict.pop("lambdaserve", None)
-    pt_logger.is_cold_start = True
-    pt_cold_start.reset_cold_start_flag()  # type: ignore[no-untyped-call]
-    spec = importlib.util.spec_from_file_location("predict_app", ROOT / "functions/predict/app.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_fresh(ROOT / "functions/predict/app.py", "predict_app")
 
 
 @pytest.fixture

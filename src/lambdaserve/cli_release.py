@@ -1,0 +1,288 @@
+"""CLI commands that publish models and move the alias: publish, versions, show, deploy,
+promote, rollback, status, history. Each builds what it needs from one factory (`Services`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lambdaserve.deploy import Deployer, DeployError, LambdaInvoker
+from lambdaserve.manifest import ManifestError
+from lambdaserve.registry import Registry, RegistryError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import boto3
+
+FAILURES = (DeployError, RegistryError, ManifestError, OSError)
+
+
+@dataclass
+class Services:
+    """Where things are (bucket, function, alias) and the AWS clients, built on first use.
+
+    Clients honour AWS_ENDPOINT_URL (boto3 does), so the same commands drive AWS, the local
+    stack or moto. Tests replace `invoker` with one that runs the handler locally."""
+
+    bucket: str | None = None
+    function: str | None = None
+    alias: str = "live"
+    ssm_prefix: str | None = None
+    stack: str | None = None
+    invoker: Any = None
+    session_factory: Callable[[], boto3.session.Session] | None = None
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        import boto3
+
+        return self.session_factory() if self.session_factory else boto3.session.Session()
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name)  # type: ignore[call-overload]
+
+    @cached_property
+    def _outputs(self) -> dict[str, str]:
+        if not self.stack:
+            return {}
+        stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
+        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+    def need(self, what: str) -> str:
+        value = getattr(self, what) or self._outputs.get(_OUTPUT_OF[what])
+        if not value:
+            flag = what.replace("_", "-")
+            raise click.UsageError(
+                f"no {flag}: pass --{flag}, set LAMBDASERVE_{what.upper()} or --stack NAME"
+            )
+        return str(value)
+
+    def registry(self) -> Registry:
+        return Registry(self.need("bucket"), self.client("s3"), self.client("lambda"))
+
+    def caller(self) -> str:
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except Exception:  # identity is for the record; never block a rollback on it
+            return "unknown"
+
+    def deployer(self) -> Deployer:
+        lam = self.client("lambda")
+        prefix = self.ssm_prefix or self._outputs.get("ModelParameterPrefix")
+        return Deployer(
+            registry=self.registry(),
+            lambda_client=lam,
+            invoker=self.invoker or LambdaInvoker(lam),
+            function=self.need("function"),
+            alias=self.alias,
+            caller=self.caller(),
+            ssm=self.client("ssm") if prefix else None,
+            ssm_prefix=prefix,
+            progress=lambda line: click.echo(line, err=True),
+        )
+
+
+_OUTPUT_OF = {"bucket": "RegistryBucket", "function": "PredictFunctionName"}
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, indent=2) if as_json else text(data))
+
+
+def _services(ctx: click.Context) -> Services:
+    services = ctx.find_object(Services)
+    assert services is not None
+    return services
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except FAILURES as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (shape in README)")
+
+
+def register(main: click.Group) -> None:
+    """Add the release commands and their shared location options to the main group."""
+
+    @main.command("publish")
+    @click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.option(
+        "--version",
+        "version",
+        type=click.IntRange(min=1),
+        default=None,
+        help="claim exactly this version number (default: the next one)",
+    )
+    @json_option
+    @click.pass_context
+    def publish(ctx: click.Context, bundle_dir: Path, version: int | None, as_json: bool) -> None:
+        """Verify a bundle, give it the next version in the registry, publish its layer."""
+        services = _services(ctx)
+        published = _run(
+            lambda: services.registry().publish(bundle_dir, services.caller(), version)
+        )
+        _emit(
+            published.summary(),
+            as_json,
+            lambda s: (
+                f"published {s['name']} v{s['version']} (sha256 {s['sha256'][:12]})\n"
+                f"layer {s['layer_arn']}"
+            ),
+        )
+
+    @main.command("versions")
+    @click.argument("name")
+    @json_option
+    @click.pass_context
+    def versions(ctx: click.Context, name: str, as_json: bool) -> None:
+        """List the published versions of a model."""
+        found = _run(lambda: [v.summary() for v in _services(ctx).registry().versions(name)])
+        _emit(
+            found,
+            as_json,
+            lambda rows: (
+                "\n".join(
+                    f"v{r['version']:<4} {r['published_at']}  sha256 {r['sha256'][:12]}  "
+                    + " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
+                    + f"\n      {r['layer_arn']}"
+                    for r in rows
+                )
+                or f"no versions of {name}"
+            ),
+        )
+
+    @main.command("show")
+    @click.argument("name")
+    @click.argument("version")
+    @json_option
+    @click.pass_context
+    def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
+        """Print the manifest of one version."""
+        found = _run(lambda: _services(ctx).registry().get(name, version))
+        click.echo(json.dumps(found.manifest.to_dict(), indent=2))
+
+    @main.command("deploy")
+    @click.argument("name")
+    @click.argument("version")
+    @click.option(
+        "--canary",
+        "canary",
+        type=click.FloatRange(0, 100, min_open=True, max_open=True),
+        default=None,
+        help="route this percentage to the new version; the rest stays",
+    )
+    @click.option("--reason", default="", help="why, for the deployment history")
+    @click.pass_context
+    def deploy(
+        ctx: click.Context, name: str, version: str, canary: float | None, reason: str
+    ) -> None:
+        """Pin a published model in a new function version, validate it, move the alias."""
+        state = _run(lambda: _services(ctx).deployer().deploy(name, version, canary, reason))
+        click.echo(
+            f"{_services(ctx).alias} -> version {state.version}"
+            + (f" with canary {state.weights}" if state.weights else "")
+        )
+
+    @main.command("promote")
+    @click.option("--reason", default="")
+    @click.pass_context
+    def promote(ctx: click.Context, reason: str) -> None:
+        """Send all traffic to the canary version."""
+        state = _run(lambda: _services(ctx).deployer().promote(reason))
+        click.echo(f"{_services(ctx).alias} -> version {state.version}")
+
+    @main.command("rollback")
+    @click.option("--to", "to", default=None, help="function version (default: the previous one)")
+    @click.option("--reason", default="")
+    @click.pass_context
+    def rollback(ctx: click.Context, to: str | None, reason: str) -> None:
+        """Point the alias back at the previously live version, in one call."""
+        state = _run(lambda: _services(ctx).deployer().rollback(to, reason))
+        click.echo(f"{_services(ctx).alias} -> version {state.version}")
+
+    @main.command("status")
+    @json_option
+    @click.pass_context
+    def status(ctx: click.Context, as_json: bool) -> None:
+        """Show the alias, its version(s) and weights, and each version's model."""
+        data = _run(lambda: _services(ctx).deployer().status())
+        _emit(data, as_json, _status_text)
+
+    @main.command("history")
+    @json_option
+    @click.pass_context
+    def history(ctx: click.Context, as_json: bool) -> None:
+        """Every alias change: when, who, from, to, model version, why."""
+        entries = _run(lambda: _services(ctx).deployer().history.entries())
+        _emit(
+            entries,
+            as_json,
+            lambda rows: (
+                "\n".join(
+                    f"{e['time']}  {e['from']['version']}{e['from']['weights'] or ''} -> "
+                    f"{e['to']['version']}{e['to']['weights'] or ''}  model v{e['model_version']}  "
+                    f"{e['reason']}  ({e['caller']})"
+                    for e in rows
+                )
+                or "no deployments yet"
+            ),
+        )
+
+
+def _status_text(status: dict[str, Any]) -> str:
+    lines = [f"{status['function']}:{status['alias']}"]
+    for v in status["versions"]:
+        model = v["model"]
+        lines.append(
+            f"  version {v['version']:<4} {v['weight']:>7.2%}  {model['name']} "
+            f"v{model['version'] or '-'}  sha256 {(model['sha256'] or '-')[:12]}"
+        )
+        lines += [f"      layer {arn}" for arn in v["layers"]]
+    return "\n".join(lines)
+
+
+def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--bucket/--function/--alias/--ssm-prefix/--stack, each also from LAMBDASERVE_*."""
+    for option in reversed(
+        [
+            click.option("--bucket", envvar="LAMBDASERVE_BUCKET", help="model registry bucket"),
+            click.option(
+                "--function",
+                "function",
+                envvar="LAMBDASERVE_FUNCTION",
+                help="predict function name or ARN",
+            ),
+            click.option("--alias", envvar="LAMBDASERVE_ALIAS", default="live", show_default=True),
+            click.option(
+                "--ssm-prefix",
+                envvar="LAMBDASERVE_SSM_PREFIX",
+                help="SSM path the template reads the live model from",
+            ),
+            click.option(
+                "--stack",
+                envvar="LAMBDASERVE_STACK",
+                help="read bucket, function and SSM prefix from this stack's outputs",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def configure(ctx: click.Context, **options: Any) -> None:
+    """Put the factory in the click context (tests may have put one there with fakes)."""
+    services = ctx.obj if isinstance(ctx.obj, Services) else Services()
+    for key, value in options.items():
+        if value is not None:
+            setattr(services, key, value)
+    ctx.obj = services

@@ -1,0 +1,319 @@
+"""Function versions and the alias: deploy (validated), canary, promote, rollback, history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lambdaserve.registry import ModelVersion, Registry
+from lambdaserve.validation import golden_event, golden_mismatches
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+
+MODEL_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256")
+# What `sam deploy` reads back (template.yaml), so an infrastructure change keeps the live model.
+SSM_KEYS = {
+    "layer": "model-layer-arn",
+    "MODEL_NAME": "model-name",
+    "MODEL_VERSION": "model-version",
+    "MODEL_SHA256": "model-sha256",
+}
+SAMPLE = "sample"  # SSM value for "the template's own sample model layer"
+
+
+class DeployError(Exception):
+    """A deploy, promote or rollback that did not happen; the alias is as it was."""
+
+
+class Invoker(Protocol):
+    """Invokes one function version with an event and returns the handler's answer."""
+
+    def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any: ...
+
+
+class LambdaInvoker:
+    """The real thing: Lambda Invoke with a qualifier."""
+
+    def __init__(self, lambda_client: LambdaClient) -> None:
+        self.client = lambda_client
+
+    def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any:
+        reply = self.client.invoke(
+            FunctionName=function, Qualifier=qualifier, Payload=json.dumps(event).encode()
+        )
+        payload = json.loads(reply["Payload"].read() or b"null")
+        if reply.get("FunctionError"):
+            raise DeployError(f"version {qualifier} failed: {str(payload)[:500]}")
+        return payload
+
+
+@dataclass(frozen=True)
+class AliasState:
+    """Where an alias points: its primary version and any canary weights."""
+
+    version: str
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "weights": dict(self.weights)}
+
+
+class History:
+    """Every alias change, one JSON object each, in the registry bucket."""
+
+    def __init__(self, bucket: str, s3: S3Client, function: str) -> None:
+        self.bucket, self.s3 = bucket, s3
+        self.prefix = f"deployments/{function}/"
+
+    def record(self, entry: dict[str, Any]) -> None:
+        key = f"{self.prefix}{entry['time']}-{uuid.uuid4().hex[:8]}.json"
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(entry).encode(),
+            ContentType="application/json",
+        )
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Oldest first (keys start with an ISO time)."""
+        keys = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
+            keys += [obj["Key"] for obj in page.get("Contents", [])]
+        return [
+            json.loads(self.s3.get_object(Bucket=self.bucket, Key=k)["Body"].read())
+            for k in sorted(keys)
+        ]
+
+
+class Deployer:
+    """Moves one function's alias between versions, recording and validating as it goes."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        lambda_client: LambdaClient,
+        invoker: Invoker,
+        function: str,
+        alias: str = "live",
+        caller: str = "unknown",
+        ssm: SSMClient | None = None,
+        ssm_prefix: str | None = None,
+        progress: Callable[[str], None] = lambda _: None,
+        sleep: Callable[[float], None] = time.sleep,
+        wait_seconds: float = 300,
+    ) -> None:
+        self.registry, self.lam, self.invoker = registry, lambda_client, invoker
+        self.function, self.alias, self.caller = function, alias, caller
+        self.ssm, self.ssm_prefix = ssm, ssm_prefix
+        self.progress, self.sleep, self.wait_seconds = progress, sleep, wait_seconds
+        self.history = History(registry.bucket, registry.s3, function)
+
+    def state(self) -> AliasState:
+        alias = self.lam.get_alias(FunctionName=self.function, Name=self.alias)
+        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+        return AliasState(alias["FunctionVersion"], dict(weights))
+
+    def deploy(
+        self, name: str, version: str, canary_percent: float | None = None, reason: str = ""
+    ) -> AliasState:
+        """Pin the model in a new function version, validate it, then move the alias."""
+        if canary_percent is not None and not 0 < canary_percent < 100:
+            raise DeployError("--canary is a percentage between 0 and 100 (exclusive)")
+        model = self.registry.get(name, version)
+        if not model.layer_arn:
+            raise DeployError(f"{name} v{version} has no layer in the registry")
+        before = self.state()
+        if before.weights:
+            raise DeployError(
+                f"a canary is in progress on {self.alias} ({before.weights}): "
+                "promote or rollback it first"
+            )
+        new_version = self._publish(model)
+        if new_version == before.version:
+            raise DeployError(f"{self.alias} already serves version {new_version} with this model")
+        self.progress(
+            f"validating version {new_version} with "
+            f"{len(model.manifest.golden_examples)} golden examples"
+        )
+        problems = golden_mismatches(
+            model.manifest,
+            self.invoker.invoke(self.function, new_version, golden_event(model.manifest)),
+        )
+        if problems:
+            raise DeployError(
+                f"version {new_version} failed validation, {self.alias} untouched: "
+                + "; ".join(problems[:5])
+            )
+        if canary_percent is None:
+            after = AliasState(new_version)
+        else:
+            after = AliasState(before.version, {new_version: round(canary_percent / 100, 4)})
+        self._move(before, after, reason or f"deploy {name} v{version}", model.version)
+        if not after.weights:
+            self._write_ssm(self._config(new_version))
+        return after
+
+    def promote(self, reason: str = "") -> AliasState:
+        """Send all traffic to the canary version."""
+        before = self.state()
+        if not before.weights:
+            raise DeployError(f"no canary on {self.alias} to promote")
+        (canary,) = before.weights
+        config = self._config(canary)
+        after = AliasState(canary)
+        self._move(before, after, reason or "promote", _env(config).get("MODEL_VERSION"))
+        self._write_ssm(config)
+        return after
+
+    def rollback(self, to: str | None = None, reason: str = "") -> AliasState:
+        """Point the alias back at the previously live version, in one UpdateAlias call."""
+        before = self.state()
+        target = to or (before.version if before.weights else self._previous(before.version))
+        if target is None:
+            raise DeployError(
+                f"no earlier version of {self.alias} in the deployment history: use --to VERSION"
+            )
+        after = AliasState(target)
+        if after == before:
+            raise DeployError(f"{self.alias} already serves version {target} alone")
+        config = self._config(target)
+        self._move(before, after, reason or "rollback", _env(config).get("MODEL_VERSION"))
+        self._write_ssm(config)
+        return after
+
+    def status(self) -> dict[str, Any]:
+        """The documented `status --json` shape: alias, weights, and each version's model."""
+        state = self.state()
+        primary_weight = 1 - sum(state.weights.values())
+        versions = []
+        for number, weight in [(state.version, primary_weight), *state.weights.items()]:
+            config = self.lam.get_function_configuration(
+                FunctionName=self.function, Qualifier=number
+            )
+            env = _env(dict(config))
+            versions.append(
+                {
+                    "version": number,
+                    "weight": round(weight, 4),
+                    "model": {
+                        "name": env.get("MODEL_NAME"),
+                        "version": env.get("MODEL_VERSION"),
+                        "sha256": env.get("MODEL_SHA256"),
+                    },
+                    "layers": [layer["Arn"] for layer in config.get("Layers", [])],
+                }
+            )
+        return {"function": self.function, "alias": self.alias, "versions": versions}
+
+    def _publish(self, model: ModelVersion) -> str:
+        config = self.lam.get_function_configuration(FunctionName=self.function)
+        layers = [layer["Arn"] for layer in config.get("Layers", [])]
+        # The model layer is the last one (template.yaml lists it last): replace it.
+        layers = [*layers[:-1], model.layer_arn] if layers else [model.layer_arn]
+        env = dict(config.get("Environment", {}).get("Variables", {}))
+        env.update(
+            MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
+        )
+        self.progress(f"updating {self.function} to {model.name} v{model.version}")
+        # RevisionId: refuse to overwrite a change someone made since we read the config.
+        request: dict[str, Any] = (
+            {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
+        )
+        self.lam.update_function_configuration(
+            FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
+        )
+        self._wait_updated()
+        published = self.lam.publish_version(
+            FunctionName=self.function,
+            Description=f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}",
+        )
+        self.progress(f"published version {published['Version']}")
+        return published["Version"]
+
+    def _wait_updated(self) -> None:
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            config = self.lam.get_function_configuration(FunctionName=self.function)
+            status = config.get("LastUpdateStatus", "Successful")
+            if status == "Successful":
+                return
+            if status == "Failed":
+                raise DeployError(
+                    f"the function update failed: {config.get('LastUpdateStatusReason')}"
+                )
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    f"the function update did not finish in {self.wait_seconds:.0f} s"
+                )
+            self.progress(f"waiting for the function update ({status})")
+            self.sleep(2)
+
+    def _move(
+        self, before: AliasState, after: AliasState, reason: str, model_version: str | None
+    ) -> None:
+        self.lam.update_alias(
+            FunctionName=self.function,
+            Name=self.alias,
+            FunctionVersion=after.version,
+            RoutingConfig={"AdditionalVersionWeights": after.weights},
+        )
+        self.history.record(
+            {
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+                "caller": self.caller,
+                "function": self.function,
+                "alias": self.alias,
+                "from": before.to_dict(),
+                "to": after.to_dict(),
+                "model_version": model_version,
+                "reason": reason,
+            }
+        )
+
+    def _config(self, version: str) -> dict[str, Any]:
+        config = self.lam.get_function_configuration(FunctionName=self.function, Qualifier=version)
+        return dict(config)
+
+    def _previous(self, current: str) -> str | None:
+        """The version that served alone before `current` took over."""
+        for entry in reversed(self.history.entries()):
+            to, came_from = entry["to"], entry["from"]["version"]
+            if to["version"] == current and not to["weights"] and came_from != current:
+                return str(came_from)
+        return None
+
+    def _write_ssm(self, config: dict[str, Any]) -> None:
+        """Record what now serves where `sam deploy` reads it (template.yaml).
+
+        A version that serves the template's own sample model (no MODEL_VERSION) is recorded
+        as "sample", which the template turns back into its ModelLayer."""
+        if self.ssm is None or not self.ssm_prefix:
+            return
+        env = _env(config)
+        if env.get("MODEL_VERSION"):
+            values = {SSM_KEYS["layer"]: config["Layers"][-1]["Arn"]}
+            values |= {SSM_KEYS[k]: env[k] for k in MODEL_ENV}
+        else:
+            values = dict.fromkeys(SSM_KEYS.values(), SAMPLE)
+        for key, value in values.items():
+            self.ssm.put_parameter(
+                Name=f"{self.ssm_prefix.rstrip('/')}/{key}",
+                Value=value,
+                Type="String",
+                Overwrite=True,
+            )
+
+
+def _env(config: dict[str, Any]) -> dict[str, str]:
+    return dict(config.get("Environment", {}).get("Variables", {}))

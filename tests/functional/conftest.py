@@ -1,0 +1,112 @@
+"""A moto account holding what `sam deploy` creates, built from template.yaml's own properties."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from support import ROOT, InProcessInvoker
+
+from lambdaserve import manifest
+from lambdaserve.local import load_template
+from lambdaserve.registry import Registry, layer_zip
+
+BUCKET = "lambdaserve-registry-test"
+FUNCTION = "lambdaserve-PredictFunction"
+
+
+def _ref_default(value: Any, parameters: dict[str, Any]) -> Any:
+    if isinstance(value, dict) and "Ref" in value:
+        return parameters[value["Ref"]]["Default"]
+    return value
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@dataclass
+class Account:
+    """The moto account as the stack leaves it: function v1 serving the sample, alias live."""
+
+    s3: Any
+    lam: Any
+    ssm: Any
+    registry: Registry
+    invoker: InProcessInvoker
+    function: str = FUNCTION
+    bucket: str = BUCKET
+
+
+@pytest.fixture
+def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
+    with mock_aws():
+        s3, lam = boto3.client("s3"), boto3.client("lambda")
+        s3.create_bucket(Bucket=BUCKET)
+        role = boto3.client("iam").create_role(RoleName="predict", AssumeRolePolicyDocument="{}")[
+            "Role"
+        ]["Arn"]
+        template = load_template(ROOT / "template.yaml")
+        params = template["Parameters"]
+        glob = template["Globals"]["Function"]
+        props = template["Resources"]["PredictFunction"]["Properties"]
+        env = {
+            k: str(_ref_default(v, params))
+            for k, v in {
+                **glob["Environment"]["Variables"],
+                **props["Environment"]["Variables"],
+            }.items()
+        }
+        sample_zip = layer_zip(sample_bundle, manifest.read(sample_bundle))
+        zips = {}
+        layers = []
+        for name, content in (
+            ("RuntimeLayer", _zip({"python/README": "runtime"})),
+            ("ServingLayer", _zip({"python/README": "serving"})),
+            ("ModelLayer", sample_zip),
+        ):
+            arn = lam.publish_layer_version(LayerName=name, Content={"ZipFile": content})[
+                "LayerVersionArn"
+            ]
+            zips[arn] = content
+            layers.append(arn)
+        lam.create_function(
+            FunctionName=FUNCTION,
+            Role=role,
+            Runtime=glob["Runtime"],
+            Handler=props["Handler"],
+            MemorySize=int(_ref_default(glob["MemorySize"], params)),
+            Timeout=int(_ref_default(glob["Timeout"], params)),
+            Code={"ZipFile": _zip({"app.py": (ROOT / "functions/predict/app.py").read_text()})},
+            Layers=layers,
+            Environment={"Variables": env},
+            Publish=True,
+        )
+        lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+        registry = Registry(BUCKET, s3, lam)
+
+        def layer_zips(arn: str) -> bytes:
+            if arn in zips:
+                return zips[arn]
+            found = registry.version_of_layer(arn)
+            assert found, f"unknown layer {arn}"
+            return registry.layer_zip_bytes(found.name, found.version)
+
+        yield Account(
+            s3=s3,
+            lam=lam,
+            ssm=boto3.client("ssm"),
+            registry=registry,
+            invoker=InProcessInvoker(lam, layer_zips, tmp_path / "opt"),
+        )

@@ -1,0 +1,85 @@
+"""The release commands end to end through click, against moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from functional.conftest import Account
+
+from lambdaserve.cli import main
+from lambdaserve.cli_release import Services
+
+
+@pytest.fixture
+def run(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
+    monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
+    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli")
+
+    def invoke(*args: str) -> Result:
+        return CliRunner(mix_stderr=False).invoke(
+            main, list(args), obj=Services(invoker=account.invoker)
+        )
+
+    return invoke
+
+
+def test_publish_deploy_canary_promote_rollback_through_the_cli(
+    run: Callable[..., Result], sample_bundle: Path, second_bundle: Path
+) -> None:
+    cli = run
+    first = cli("publish", str(sample_bundle), "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["version"] == "1"
+    assert cli("publish", str(second_bundle)).exit_code == 0
+
+    listed = json.loads(cli("versions", "retail-propensity", "--json").stdout)
+    assert [v["version"] for v in listed] == ["1", "2"]
+    assert set(listed[0]) == {
+        "name",
+        "version",
+        "sha256",
+        "created_at",
+        "published_at",
+        "published_by",
+        "metrics",
+        "layer_arn",
+    }
+    assert json.loads(cli("show", "retail-propensity", "2").stdout)["version"] == "2"
+
+    deployed = cli("deploy", "retail-propensity", "1")
+    assert deployed.exit_code == 0, deployed.output
+    assert "live -> version 2" in deployed.stdout
+    assert "validating version 2 with 5 golden examples" in deployed.stderr
+
+    assert cli("deploy", "retail-propensity", "2", "--canary", "10").exit_code == 0
+    status = json.loads(cli("status", "--json").stdout)
+    assert [(v["version"], v["weight"]) for v in status["versions"]] == [("2", 0.9), ("3", 0.1)]
+
+    assert cli("promote").stdout.strip() == "live -> version 3"
+    assert cli("rollback", "--reason", "drift").stdout.strip() == "live -> version 2"
+    history = json.loads(cli("history", "--json").stdout)
+    assert [h["to"]["version"] for h in history] == ["2", "2", "3", "2"]
+    assert history[-1]["reason"] == "drift"
+    assert "version 2" in cli("status").stdout
+
+
+def test_failures_exit_non_zero_with_one_line(run: Callable[..., Result]) -> None:
+    cli = run
+    missing = cli("deploy", "retail-propensity", "9")
+    assert missing.exit_code == 1
+    assert missing.stderr.strip().splitlines() == [
+        "Error: no version 9 of model 'retail-propensity' in s3://lambdaserve-registry-test"
+    ]
+    assert cli("promote").stderr.strip() == "Error: no canary on live to promote"
+
+
+def test_missing_location_says_where_to_give_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAMBDASERVE_BUCKET", raising=False)
+    result = CliRunner().invoke(main, ["versions", "x"])
+    assert result.exit_code == 2
+    assert "LAMBDASERVE_BUCKET" in result.output

@@ -1,0 +1,268 @@
+"""Deploy, canary, promote, rollback and history against moto, with the real handler invoked
+in-process for each function version's own configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from functional.conftest import Account
+
+from lambdaserve import manifest
+from lambdaserve.deploy import SSM_KEYS, AliasState, Deployer, DeployError
+
+SSM_PREFIX = "/lambdaserve/test"
+
+
+def _deployer(account: Account, sleeps: list[float] | None = None) -> Deployer:
+    return Deployer(
+        registry=account.registry,
+        lambda_client=account.lam,
+        invoker=account.invoker,
+        function=account.function,
+        caller="arn:aws:iam::123456789012:user/alice",
+        ssm=account.ssm,
+        ssm_prefix=SSM_PREFIX,
+        sleep=(sleeps.append if sleeps is not None else lambda _: None),
+    )
+
+
+@pytest.fixture
+def published(account: Account, sample_bundle: Path, second_bundle: Path) -> Account:
+    account.registry.publish(sample_bundle, "ci")
+    account.registry.publish(second_bundle, "ci")
+    return account
+
+
+class CallLog:
+    """Every AWS API call a client makes, in order, with its parameters."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        for client in clients:
+            client.meta.events.register("provide-client-params.*.*", self._record)
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+def _live(account: Account) -> AliasState:
+    alias = account.lam.get_alias(FunctionName=account.function, Name="live")
+    return AliasState(
+        alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+    )
+
+
+def _ssm(account: Account) -> dict[str, str]:
+    return {
+        key: account.ssm.get_parameter(Name=f"{SSM_PREFIX}/{key}")["Parameter"]["Value"]
+        for key in SSM_KEYS.values()
+    }
+
+
+def test_deploy_pins_the_model_in_a_new_version_validates_it_and_moves_live(
+    published: Account,
+) -> None:
+    state = _deployer(published).deploy("retail-propensity", "1")
+    assert state == AliasState("2") == _live(published)
+    config = published.lam.get_function_configuration(
+        FunctionName=published.function, Qualifier="2"
+    )
+    model = published.registry.get("retail-propensity", "1")
+    env = config["Environment"]["Variables"]
+    assert (env["MODEL_NAME"], env["MODEL_VERSION"], env["MODEL_SHA256"]) == (
+        "retail-propensity",
+        "1",
+        model.manifest.sha256,
+    )
+    layers = [layer["Arn"] for layer in config["Layers"]]
+    assert layers[-1] == model.layer_arn
+    assert (
+        layers[:2]
+        == [
+            layer["Arn"]
+            for layer in published.lam.get_function_configuration(
+                FunctionName=published.function, Qualifier="1"
+            )["Layers"]
+        ][:2]
+    )
+    assert published.invoker.calls == [(published.function, "2")]
+    assert _ssm(published) == {
+        "model-layer-arn": model.layer_arn,
+        "model-name": "retail-propensity",
+        "model-version": "1",
+        "model-sha256": model.manifest.sha256,
+    }
+
+
+def test_canary_promote_and_rollback_move_traffic_as_asked(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1")
+    canary = deployer.deploy("retail-propensity", "2", canary_percent=10)
+    assert canary == AliasState("2", {"3": 0.1}) == _live(published)
+    assert _ssm(published)["model-version"] == "1", "a canary does not change what sam deploy keeps"
+    assert deployer.promote() == AliasState("3") == _live(published)
+    assert _ssm(published)["model-version"] == "2"
+    log = CallLog(published.lam)
+    assert deployer.rollback() == AliasState("2") == _live(published)
+    updates = [params for name, params in log.calls if name == "UpdateAlias"]
+    assert updates == [
+        {
+            "FunctionName": published.function,
+            "Name": "live",
+            "FunctionVersion": "2",
+            "RoutingConfig": {"AdditionalVersionWeights": {}},
+        }
+    ]
+    assert _ssm(published)["model-version"] == "1"
+
+
+def test_rollback_during_a_canary_drops_the_canary(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1", canary_percent=25)
+    assert deployer.rollback() == AliasState("1") == _live(published)
+    # Version 1 serves the template's own sample model: sam deploy is told to keep it.
+    assert set(_ssm(published).values()) == {"sample"}
+
+
+def test_rollback_to_an_explicit_version(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1")
+    deployer.deploy("retail-propensity", "2")
+    assert deployer.rollback(to="1") == AliasState("1") == _live(published)
+
+
+def test_a_model_failing_its_golden_examples_leaves_the_alias_untouched(
+    published: Account,
+) -> None:
+    key = "models/retail-propensity/2/manifest.json"
+    raw = json.loads(published.s3.get_object(Bucket=published.bucket, Key=key)["Body"].read())
+    raw["golden_examples"][0]["prediction"] = 1 - raw["golden_examples"][0]["prediction"]
+    published.s3.put_object(Bucket=published.bucket, Key=key, Body=json.dumps(raw).encode())
+    log = CallLog(published.lam)
+    with pytest.raises(DeployError, match="failed validation, live untouched: example 0"):
+        _deployer(published).deploy("retail-propensity", "2")
+    assert "UpdateAlias" not in log.names()
+    assert _live(published) == AliasState("1")
+    assert _deployer(published).history.entries() == []
+
+
+def test_a_version_that_cannot_load_its_model_fails_validation(published: Account) -> None:
+    # The layer's model file is not the one the version pins: the handler answers 503.
+    original = published.invoker.layer_zips
+    other = published.registry.get("retail-propensity", "2").layer_arn
+    published.invoker.layer_zips = lambda _arn: original(other)
+    with pytest.raises(DeployError, match="status 503"):
+        _deployer(published).deploy("retail-propensity", "1")
+    assert _live(published) == AliasState("1")
+
+
+def test_deploy_refuses_while_a_canary_is_in_progress(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1", canary_percent=10)
+    with pytest.raises(DeployError, match="canary is in progress"):
+        deployer.deploy("retail-propensity", "2")
+
+
+def test_promote_without_a_canary_and_rollback_without_history_fail_clearly(
+    published: Account,
+) -> None:
+    with pytest.raises(DeployError, match="no canary"):
+        _deployer(published).promote()
+    with pytest.raises(DeployError, match="use --to VERSION"):
+        _deployer(published).rollback()
+
+
+def test_deploy_waits_for_the_function_update_to_finish(published: Account) -> None:
+    # Lambda applies a configuration update asynchronously; moto finishes at once, so the
+    # first two reads after the update are made to say InProgress, as Lambda's would.
+    pending: list[str] = []
+
+    def updated(**_: Any) -> None:
+        pending.extend(["InProgress", "InProgress"])
+
+    def read(parsed: dict[str, Any], **_: Any) -> None:
+        if pending:
+            parsed["LastUpdateStatus"] = pending.pop()
+
+    published.lam.meta.events.register("after-call.lambda.UpdateFunctionConfiguration", updated)
+    published.lam.meta.events.register("after-call.lambda.GetFunctionConfiguration", read)
+    sleeps: list[float] = []
+    _deployer(published, sleeps).deploy("retail-propensity", "1")
+    assert sleeps == [2, 2]
+    assert _live(published) == AliasState("2")
+
+
+def test_a_failed_function_update_stops_the_deploy(published: Account) -> None:
+    def read(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["LastUpdateStatus"] = "Failed"
+        parsed["LastUpdateStatusReason"] = "layer too large"
+
+    published.lam.meta.events.register("after-call.lambda.GetFunctionConfiguration", read)
+    with pytest.raises(DeployError, match="update failed: layer too large"):
+        _deployer(published).deploy("retail-propensity", "1")
+    assert _live(published) == AliasState("1")
+
+
+def test_history_records_every_alias_change(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1", reason="first real model")
+    deployer.deploy("retail-propensity", "2", canary_percent=10)
+    deployer.promote()
+    deployer.rollback(reason="p99 regression")
+    entries = deployer.history.entries()
+    assert [(e["from"], e["to"], e["model_version"]) for e in entries] == [
+        ({"version": "1", "weights": {}}, {"version": "2", "weights": {}}, "1"),
+        ({"version": "2", "weights": {}}, {"version": "2", "weights": {"3": 0.1}}, "2"),
+        ({"version": "2", "weights": {"3": 0.1}}, {"version": "3", "weights": {}}, "2"),
+        ({"version": "3", "weights": {}}, {"version": "2", "weights": {}}, "1"),
+    ]
+    assert entries[0]["reason"] == "first real model"
+    assert entries[-1]["reason"] == "p99 regression"
+    assert {e["caller"] for e in entries} == {"arn:aws:iam::123456789012:user/alice"}
+
+
+def test_status_shows_versions_weights_and_models(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1")
+    deployer.deploy("retail-propensity", "2", canary_percent=10)
+    status = deployer.status()
+    assert status["alias"] == "live"
+    assert [(v["version"], v["weight"], v["model"]["version"]) for v in status["versions"]] == [
+        ("2", 0.9, "1"),
+        ("3", 0.1, "2"),
+    ]
+    assert (
+        status["versions"][1]["layers"][-1]
+        == published.registry.get("retail-propensity", "2").layer_arn
+    )
+
+
+def test_deployed_version_serves_the_published_manifest(
+    published: Account, second_bundle: Path
+) -> None:
+    _deployer(published).deploy("retail-propensity", "2")
+    health = published.invoker.invoke(
+        published.function,
+        "2",
+        {
+            "resource": "/health",
+            "path": "/health",
+            "httpMethod": "GET",
+            "headers": {},
+            "requestContext": {"requestId": "r1"},
+            "body": None,
+            "isBase64Encoded": False,
+        },
+    )
+    body = json.loads(health["body"])
+    assert body["model"] == {
+        "name": "retail-propensity",
+        "version": "2",
+        "sha256": manifest.read(second_bundle).sha256,
+    }
