@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lambdaserve.deploy import Deployer, DeployError, LambdaInvoker
+from lambdaserve.deploy import Deployer, DeployError
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
+from lambdaserve.validation import LambdaInvoker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -217,6 +218,26 @@ def register(main: click.Group) -> None:
         """Show the alias, its version(s) and weights, and each version's model."""
         data = _run(lambda: _services(ctx).deployer().status())
         _emit(data, as_json, _status_text)
+
+    @main.command("init-parameters")
+    @click.pass_context
+    def init_parameters(ctx: click.Context) -> None:
+        """Create the SSM parameters template.yaml reads (as "sample"), before a first deploy."""
+        created = _run(lambda: _services(ctx).deployer().init_parameters())
+        click.echo("\n".join(f"created {name}" for name in created) or "all parameters exist")
+
+    @main.command("gitops-params")
+    @click.argument("name")
+    @click.argument("version")
+    @click.pass_context
+    def gitops_params(ctx: click.Context, name: str, version: str) -> None:
+        """Print `sam deploy --parameter-overrides` for a published model (CodeDeploy canaries)."""
+        model = _run(lambda: _services(ctx).registry().get(name, version))
+        click.echo(
+            f"ModelLayerArn={model.layer_arn} ModelName={model.name} "
+            f"ModelVersion={model.version} ModelSha256={model.manifest.sha256} "
+            f"ModelRevision={model.manifest.sha256}"
+        )
 
     @main.command("history")
     @json_option

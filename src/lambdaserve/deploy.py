@@ -8,10 +8,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from lambdaserve.registry import ModelVersion, Registry
-from lambdaserve.validation import golden_event, golden_mismatches
+from lambdaserve.validation import (
+    InvocationError,
+    Invoker,
+    golden_event,
+    golden_mismatches,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -26,33 +31,12 @@ SSM_KEYS = {
     "MODEL_VERSION": "model-version",
     "MODEL_SHA256": "model-sha256",
 }
+MAX_LAYERS = 5
 SAMPLE = "sample"  # SSM value for "the template's own sample model layer"
 
 
 class DeployError(Exception):
     """A deploy, promote or rollback that did not happen; the alias is as it was."""
-
-
-class Invoker(Protocol):
-    """Invokes one function version with an event and returns the handler's answer."""
-
-    def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any: ...
-
-
-class LambdaInvoker:
-    """The real thing: Lambda Invoke with a qualifier."""
-
-    def __init__(self, lambda_client: LambdaClient) -> None:
-        self.client = lambda_client
-
-    def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any:
-        reply = self.client.invoke(
-            FunctionName=function, Qualifier=qualifier, Payload=json.dumps(event).encode()
-        )
-        payload = json.loads(reply["Payload"].read() or b"null")
-        if reply.get("FunctionError"):
-            raise DeployError(f"version {qualifier} failed: {str(payload)[:500]}")
-        return payload
 
 
 @dataclass(frozen=True)
@@ -146,10 +130,11 @@ class Deployer:
             f"validating version {new_version} with "
             f"{len(model.manifest.golden_examples)} golden examples"
         )
-        problems = golden_mismatches(
-            model.manifest,
-            self.invoker.invoke(self.function, new_version, golden_event(model.manifest)),
-        )
+        try:
+            answer = self.invoker.invoke(self.function, new_version, golden_event(model.manifest))
+        except InvocationError as exc:
+            raise DeployError(f"{exc}; {self.alias} untouched") from None
+        problems = golden_mismatches(model.manifest, answer)
         if problems:
             raise DeployError(
                 f"version {new_version} failed validation, {self.alias} untouched: "
@@ -219,8 +204,13 @@ class Deployer:
     def _publish(self, model: ModelVersion) -> str:
         config = self.lam.get_function_configuration(FunctionName=self.function)
         layers = [layer["Arn"] for layer in config.get("Layers", [])]
-        # The model layer is the last one (template.yaml lists it last): replace it.
-        layers = [*layers[:-1], model.layer_arn] if layers else [model.layer_arn]
+        # A registry model layer is always last and overlays the sample's /opt/model:
+        # replace it if there is one, else add it (template.yaml keeps the same shape).
+        if layers and self.registry.is_model_layer(layers[-1]):
+            layers = layers[:-1]
+        layers.append(model.layer_arn)
+        if len(layers) > MAX_LAYERS:
+            raise DeployError(f"{self.function} would have {len(layers)} layers; Lambda allows 5")
         env = dict(config.get("Environment", {}).get("Variables", {}))
         env.update(
             MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
@@ -292,6 +282,20 @@ class Deployer:
             if to["version"] == current and not to["weights"] and came_from != current:
                 return str(came_from)
         return None
+
+    def init_parameters(self) -> list[str]:
+        """Create the SSM parameters the template reads, as "sample", where they are missing."""
+        if self.ssm is None or not self.ssm_prefix:
+            raise DeployError("no SSM prefix: pass --ssm-prefix or --stack")
+        created = []
+        for key in SSM_KEYS.values():
+            name = f"{self.ssm_prefix.rstrip('/')}/{key}"
+            try:
+                self.ssm.put_parameter(Name=name, Value=SAMPLE, Type="String", Overwrite=False)
+            except self.ssm.exceptions.ParameterAlreadyExists:
+                continue
+            created.append(name)
+        return created
 
     def _write_ssm(self, config: dict[str, Any]) -> None:
         """Record what now serves where `sam deploy` reads it (template.yaml).

@@ -7,6 +7,7 @@ user paths, only the function folder (Lambda's /var/task) and its layers' `pytho
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -45,6 +46,31 @@ with open(out_path, "w") as fh:
 """
 
 
+# What Lambda's python3.12 runtime itself puts on sys.path after the layers (/var/runtime).
+LAMBDA_RUNTIME_MODULES = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+)
+
+
+def lambda_runtime_dir(dest: Path) -> Path:
+    """A folder standing in for /var/runtime: boto3 and its dependencies, linked from here."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in LAMBDA_RUNTIME_MODULES:
+        module = importlib.import_module(name)
+        origin = Path(str(module.__file__))
+        source = origin.parent if origin.name == "__init__.py" else origin
+        link = dest / source.name
+        if not link.exists():
+            link.symlink_to(source)
+    return dest
+
+
 class _CfnLoader(yaml.SafeLoader):
     """YAML loader that reads CloudFormation short tags (!Ref, !Sub, ...) as their long form."""
 
@@ -79,17 +105,72 @@ class TemplateValueError(ValueError):
     """A template value the local runner cannot resolve without AWS."""
 
 
-def _resolve(value: Any, parameters: dict[str, Any], overrides: dict[str, str]) -> str:
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = value["Ref"]
-        if name in overrides:
-            return overrides[name]
-        if name in parameters:
-            return str(parameters[name].get("Default", ""))
-        raise TemplateValueError(f"cannot resolve Ref {name} locally")
-    if isinstance(value, dict):
-        raise TemplateValueError(f"cannot resolve {next(iter(value))} locally")
-    return str(value).lower() if isinstance(value, bool) else str(value)
+NO_VALUE = object()
+
+
+class TemplateResolver:
+    """Evaluates a template's parameters, conditions and the intrinsics a function's settings
+    use (Ref, Fn::If, Fn::Equals/Not/And/Or), as CloudFormation would for one deploy.
+
+    SSM-typed parameters take `ssm` values, else "sample": a first deploy, the sample model."""
+
+    def __init__(
+        self,
+        template: dict[str, Any],
+        overrides: dict[str, str] | None = None,
+        ssm: dict[str, str] | None = None,
+    ) -> None:
+        self.template = template
+        self.values: dict[str, str] = {}
+        for name, spec in template.get("Parameters", {}).items():
+            default = str(spec.get("Default", ""))
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+                default = (ssm or {}).get(default, "sample")
+            self.values[name] = (overrides or {}).get(name, default)
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            self._conditions[name] = bool(self._evaluate(self.template["Conditions"][name]))
+        return self._conditions[name]
+
+    def _evaluate(self, node: Any) -> Any:
+        if not isinstance(node, dict) or len(node) != 1:
+            return node
+        ((key, arg),) = node.items()
+        match key:
+            case "Ref" if arg == "AWS::NoValue":
+                return NO_VALUE
+            case "Ref" if arg in self.values:
+                return self.values[arg]
+            case "Ref":
+                return node  # a resource: the caller decides what it means locally
+            case "Condition":
+                return self.condition(arg)
+            case "Fn::If":
+                name, yes, no = arg
+                return self._evaluate(yes if self.condition(name) else no)
+            case "Fn::Equals":
+                left, right = (self._evaluate(a) for a in arg)
+                return str(left) == str(right)
+            case "Fn::Not":
+                return not self._evaluate(arg[0])
+            case "Fn::And":
+                return all(self._evaluate(a) for a in arg)
+            case "Fn::Or":
+                return any(self._evaluate(a) for a in arg)
+        raise TemplateValueError(f"cannot resolve {key} locally")
+
+    def value(self, node: Any) -> Any:
+        """A resolved property: a string, NO_VALUE, or {"Ref": resource} left for the caller."""
+        out = self._evaluate(node)
+        return str(out).lower() if isinstance(out, bool) else out
+
+    def string(self, node: Any) -> str:
+        out = self.value(node)
+        if not isinstance(out, str | int | float):
+            raise TemplateValueError(f"{node} does not resolve to a value locally")
+        return str(out)
 
 
 @dataclass(frozen=True)
@@ -114,8 +195,7 @@ class BuiltFunction:
         """Read the function's settings from the built template (Globals merged in)."""
         build_dir = Path(build_dir).resolve()
         template = load_template(build_dir / "template.yaml")
-        params = template.get("Parameters", {})
-        overrides = parameter_overrides or {}
+        resolver = TemplateResolver(template, parameter_overrides)
         glob = template.get("Globals", {}).get("Function", {})
         props = {**glob, **template["Resources"][logical_id]["Properties"]}
         env = {
@@ -123,18 +203,26 @@ class BuiltFunction:
             **props.get("Environment", {}).get("Variables", {}),
         }
         layers = []
-        for ref in props.get("Layers", []):
-            if not (isinstance(ref, dict) and "Ref" in ref):
-                raise TemplateValueError(f"layer {ref} is not a layer of this template")
-            layers.append(build_dir / ref["Ref"])
+        for entry in props.get("Layers", []):
+            layer = resolver.value(entry)
+            if layer is NO_VALUE:
+                continue
+            if not (isinstance(layer, dict) and layer.get("Ref") in template["Resources"]):
+                raise TemplateValueError(f"layer {layer} is not built here (a published layer?)")
+            layers.append(build_dir / layer["Ref"])
+        environment = {}
+        for key, raw in env.items():
+            resolved = resolver.value(raw)
+            if resolved is not NO_VALUE and isinstance(resolved, str | int | float):
+                environment[key] = str(resolved)
         return cls(
             logical_id=logical_id,
             code_dir=build_dir / str(props["CodeUri"]),
             handler=str(props["Handler"]),
             layer_dirs=tuple(layers),
-            environment={k: _resolve(v, params, overrides) for k, v in env.items()},
-            memory_mb=int(_resolve(props.get("MemorySize", 128), params, overrides)),
-            timeout_s=int(_resolve(props.get("Timeout", 3), params, overrides)),
+            environment=environment,
+            memory_mb=int(resolver.string(props.get("MemorySize", 128))),
+            timeout_s=int(resolver.string(props.get("Timeout", 3))),
         )
 
     @property
@@ -198,7 +286,8 @@ def invoke_isolated(
     with tempfile.TemporaryDirectory(prefix="lambdaserve-invoke-") as tmp:
         event_path, out_path = Path(tmp) / "event.json", Path(tmp) / "out.json"
         event_path.write_text(json.dumps(event), encoding="utf-8")
-        args = json.dumps([function.sys_path, module, handler, str(event_path), str(out_path)])
+        paths = [*function.sys_path, str(lambda_runtime_dir(Path(tmp) / "var-runtime"))]
+        args = json.dumps([paths, module, handler, str(event_path), str(out_path)])
         proc = subprocess.run(
             [python or base_python(), "-I", "-S", "-c", _BOOTSTRAP, args, json.dumps(meta)],
             env=process_env,

@@ -251,12 +251,16 @@ class Registry:
                 continue  # claimed but never committed
         return found
 
+    def is_model_layer(self, layer_arn: str) -> bool:
+        """Whether a layer version ARN is a model layer this registry publishes."""
+        parts = layer_arn.split(":")
+        return len(parts) == 8 and parts[6].startswith(f"{self.layer_prefix}-")
+
     def version_of_layer(self, layer_arn: str) -> ModelVersion | None:
         """The registry version a model layer ARN was published for, if it is one of ours."""
-        parts = layer_arn.split(":")
-        if len(parts) != 8 or not parts[6].startswith(f"{self.layer_prefix}-"):
+        if not self.is_model_layer(layer_arn):
             return None
-        name = parts[6][len(self.layer_prefix) + 1 :]
+        name = layer_arn.split(":")[6][len(self.layer_prefix) + 1 :]
         return next((v for v in self.versions(name) if v.layer_arn == layer_arn), None)
 
     def layer_zip_bytes(self, name: str, version: str) -> bytes:

@@ -22,9 +22,17 @@ BUCKET = "lambdaserve-registry-test"
 FUNCTION = "lambdaserve-PredictFunction"
 
 
+# A first `sam deploy`: no GitOps model, the SSM parameters say "sample".
+FIRST_DEPLOY = {"GitOpsModel": False, "ServeSampleModel": True}
+
+
 def _ref_default(value: Any, parameters: dict[str, Any]) -> Any:
+    """A property as CloudFormation resolves it on a first deploy (Ref defaults, Fn::If)."""
     if isinstance(value, dict) and "Ref" in value:
         return parameters[value["Ref"]]["Default"]
+    if isinstance(value, dict) and "Fn::If" in value:
+        condition, yes, no = value["Fn::If"]
+        return _ref_default(yes if FIRST_DEPLOY[condition] else no, parameters)
     return value
 
 

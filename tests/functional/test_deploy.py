@@ -266,3 +266,51 @@ def test_deployed_version_serves_the_published_manifest(
         "version": "2",
         "sha256": manifest.read(second_bundle).sha256,
     }
+
+
+def test_deploy_keeps_the_sample_layer_under_the_registry_layer_and_replaces_only_that(
+    published: Account,
+) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1")
+    deployer.deploy("retail-propensity", "2")
+    v1 = published.lam.get_function_configuration(FunctionName=published.function, Qualifier="1")
+    v3 = published.lam.get_function_configuration(FunctionName=published.function, Qualifier="3")
+    assert [la["Arn"] for la in v3["Layers"]] == [
+        *[la["Arn"] for la in v1["Layers"]],
+        published.registry.get("retail-propensity", "2").layer_arn,
+    ]
+
+
+def test_init_parameters_creates_missing_ones_as_sample_and_keeps_existing(
+    published: Account,
+) -> None:
+    deployer = _deployer(published)
+    assert len(deployer.init_parameters()) == 4
+    assert set(_ssm(published).values()) == {"sample"}
+    deployer.deploy("retail-propensity", "1")
+    assert deployer.init_parameters() == []
+    assert _ssm(published)["model-version"] == "1"
+
+
+def test_rollback_makes_one_alias_write_and_a_known_set_of_other_calls(
+    published: Account,
+) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1")
+    deployer.deploy("retail-propensity", "2")
+    log = CallLog(published.lam, published.s3, published.ssm)
+    deployer.rollback()
+    counts: dict[str, int] = {}
+    for name in log.names():
+        counts[name] = counts.get(name, 0) + 1
+    # Two history entries to read; with --to the history is not read at all.
+    assert counts == {
+        "GetAlias": 1,
+        "ListObjectsV2": 1,
+        "GetObject": 2,
+        "GetFunctionConfiguration": 1,
+        "UpdateAlias": 1,
+        "PutObject": 1,
+        "PutParameter": 4,
+    }

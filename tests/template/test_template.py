@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,14 @@ def test_rest_api_has_exactly_the_four_routes(cfn: dict[str, Any]) -> None:
     assert "PredictFunctionAliaslive" in str(uri), "API Gateway must invoke the alias, not $LATEST"
 
 
-def test_function_runs_python312_x86_with_tracing_and_three_layers(cfn: dict[str, Any]) -> None:
+def test_function_runs_python312_x86_with_tracing_and_its_layers(cfn: dict[str, Any]) -> None:
     props = cfn["Resources"]["PredictFunction"]["Properties"]
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["x86_64"]
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Handler"] == "app.lambda_handler"
-    layer_ids = [layer["Ref"] for layer in props["Layers"]]
+    *built, live = props["Layers"]
+    layer_ids = [layer["Ref"] for layer in built]
     assert [lid.rstrip("0123456789abcdef") for lid in layer_ids] == [
         "RuntimeLayer",
         "ServingLayer",
@@ -80,15 +82,71 @@ def test_function_runs_python312_x86_with_tracing_and_three_layers(cfn: dict[str
     ]
     for lid in layer_ids:
         assert cfn["Resources"][lid]["Type"] == "AWS::Lambda::LayerVersion"
+    # The published model, when one is live, is the last layer: named by a GitOps parameter,
+    # else read from SSM, else none (the sample ModelLayer serves).
+    assert live == {
+        "Fn::If": [
+            "GitOpsModel",
+            {"Ref": "ModelLayerArn"},
+            {"Fn::If": ["ServeSampleModel", {"Ref": "AWS::NoValue"}, {"Ref": "LiveModelLayerArn"}]},
+        ]
+    }
 
 
 def test_function_environment_names_the_model_and_powertools(cfn: dict[str, Any]) -> None:
     env = cfn["Resources"]["PredictFunction"]["Properties"]["Environment"]["Variables"]
     assert env["MODEL_DIR"] == "/opt/model"
-    assert env["MODEL_NAME"] == "retail-propensity"
-    assert {"MODEL_VERSION", "MODEL_SHA256", "MAX_BATCH_ROWS", "MAX_BODY_BYTES"} <= set(env)
+    for var, sample_value in (("NAME", "retail-propensity"), ("VERSION", ""), ("SHA256", "")):
+        suffix = var.title().replace("Sha256", "Sha256")
+        assert env[f"MODEL_{var}"] == {
+            "Fn::If": [
+                "GitOpsModel",
+                {"Ref": f"Model{suffix}"},
+                {"Fn::If": ["ServeSampleModel", sample_value, {"Ref": f"LiveModel{suffix}"}]},
+            ]
+        }
+    assert {"MAX_BATCH_ROWS", "MAX_BODY_BYTES"} <= set(env)
     assert env["POWERTOOLS_SERVICE_NAME"] == "lambdaserve"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+
+
+def test_the_live_model_is_read_from_the_ssm_parameters_the_cli_writes(cfn: dict[str, Any]) -> None:
+    from lambdaserve.deploy import SAMPLE, SSM_KEYS
+
+    params = cfn["Parameters"]
+    prefix = params["ModelParameterPrefix"]["Default"]
+    for name, key in (
+        ("LiveModelLayerArn", "layer"),
+        ("LiveModelName", "MODEL_NAME"),
+        ("LiveModelVersion", "MODEL_VERSION"),
+        ("LiveModelSha256", "MODEL_SHA256"),
+    ):
+        assert params[name]["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert params[name]["Default"] == f"{prefix}/{SSM_KEYS[key]}"
+    assert {"Fn::Equals": [{"Ref": "LiveModelLayerArn"}, SAMPLE]} in cfn["Conditions"][
+        "ServeSampleModel"
+    ]["Fn::And"]
+    assert cfn["Outputs"]["ModelParameterPrefix"]["Value"] == {"Ref": "ModelParameterPrefix"}
+
+
+def _version_with(sam: dict[str, Any], params: dict[str, str], **props: Any) -> str:
+    changed = copy.deepcopy(sam)
+    changed["Resources"]["PredictFunction"]["Properties"].update(props)
+    (version,) = _of_type(transform(changed, params, NoManagedPolicies()), "AWS::Lambda::Version")
+    return version
+
+
+def test_gitops_model_revision_publishes_a_new_version(sam: dict[str, Any]) -> None:
+    # SAM does not hash parameter values: a new ModelLayerArn alone would leave live as it was.
+    gitops = {"ModelLayerArn": "arn:aws:lambda:us-east-1:1:layer:lambdaserve-model-m:1"}
+    assert _version_with(sam, gitops) == _version_with(sam, {**gitops, "ModelLayerArn": "x:2"})
+    first = _version_with(sam, {**gitops, "ModelRevision": "a" * 64})
+    assert first != _version_with(sam, {**gitops, "ModelRevision": "b" * 64})
+    assert first == _version_with(sam, {**gitops, "ModelRevision": "a" * 64})
+
+
+def test_without_a_revision_template_changes_still_publish_a_version(sam: dict[str, Any]) -> None:
+    assert _version_with(sam, {}) != _version_with(sam, {}, Description="memory bump")
 
 
 def test_alias_live_points_at_a_published_version(cfn: dict[str, Any]) -> None:
@@ -127,5 +185,71 @@ def test_runtime_layer_is_built_by_makefile_for_x86_64(sam: dict[str, Any]) -> N
     assert "build-RuntimeLayer:" in (ROOT / "layers/runtime/Makefile").read_text()
 
 
-def test_outputs_give_api_url_function_and_alias(cfn: dict[str, Any]) -> None:
-    assert {"ApiUrl", "PredictFunctionArn", "LiveAliasArn"} <= set(cfn["Outputs"])
+def test_outputs_give_what_the_cli_needs(cfn: dict[str, Any]) -> None:
+    assert {
+        "ApiUrl",
+        "PredictFunctionArn",
+        "LiveAliasArn",
+        "PredictFunctionName",
+        "RegistryBucket",
+        "ModelParameterPrefix",
+    } <= set(cfn["Outputs"])
+
+
+def test_sam_deploy_shifts_traffic_through_codedeploy_with_alarms_and_a_pretraffic_hook(
+    cfn: dict[str, Any],
+) -> None:
+    (group,) = _of_type(cfn, "AWS::CodeDeploy::DeploymentGroup").values()
+    props = group["Properties"]
+    assert props["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": "Canary10Percent5Minutes"}
+    alarms = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
+    assert alarms == {"AliasErrorsAlarm", "AliasLatencyAlarm", "InternalErrorsAlarm"}
+    assert props["AutoRollbackConfiguration"]["Enabled"] is True
+    hooks = cfn["Resources"]["PredictFunctionAliaslive"]["UpdatePolicy"][
+        "CodeDeployLambdaAliasUpdate"
+    ]
+    assert hooks["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHookFunction"}
+    assert cfn["Parameters"]["DeploymentType"]["Default"] == "Canary10Percent5Minutes"
+    assert "AllAtOnce" in cfn["Parameters"]["DeploymentType"]["AllowedValues"]
+
+
+def test_alarms_watch_the_live_alias(cfn: dict[str, Any]) -> None:
+    for name in ("AliasErrorsAlarm", "AliasLatencyAlarm"):
+        dims = {d["Name"]: d["Value"] for d in cfn["Resources"][name]["Properties"]["Dimensions"]}
+        assert dims["Resource"] == {"Fn::Sub": "${PredictFunction}:live"}
+    assert cfn["Resources"]["AliasLatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p99"
+
+
+def test_pretraffic_hook_may_invoke_only_this_functions_versions(cfn: dict[str, Any]) -> None:
+    hook = cfn["Resources"]["PreTrafficHookFunction"]["Properties"]
+    assert hook["Environment"]["Variables"]["TARGET_VERSION_ARN"]["Ref"].startswith(
+        "PredictFunctionVersion"
+    )
+    role = cfn["Resources"][hook["Role"]["Fn::GetAtt"][0]]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    actions = {s["Action"]: s["Resource"] for s in statements}
+    assert actions["lambda:InvokeFunction"] == {"Fn::Sub": "${PredictFunction.Arn}:*"}
+    assert "codedeploy:PutLifecycleEventHookExecutionStatus" in actions
+    assert set(actions) == {
+        "lambda:InvokeFunction",
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+    }
+
+
+def test_registry_bucket_is_versioned_encrypted_private_and_tls_only(cfn: dict[str, Any]) -> None:
+    bucket = cfn["Resources"]["ModelRegistryBucket"]
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert bucket["DeletionPolicy"] == "Retain"
+    (statement,) = cfn["Resources"]["ModelRegistryBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_predict_function_has_no_s3_permission(cfn: dict[str, Any]) -> None:
+    role = cfn["Resources"]["PredictFunctionRole"]["Properties"]
+    assert "s3" not in json.dumps(role).lower()

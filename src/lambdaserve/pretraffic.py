@@ -1,0 +1,53 @@
+"""The CodeDeploy PreTraffic hook: before `sam deploy` shifts traffic to a new version, invoke
+that version with the golden examples and report Succeeded or Failed. Imports no numpy: the
+hook runs with the serving and model layers only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from lambdaserve.validation import golden_event, golden_mismatches
+
+if TYPE_CHECKING:
+    from mypy_boto3_codedeploy import CodeDeployClient
+
+    from lambdaserve.manifest import Manifest
+    from lambdaserve.validation import Invoker
+
+
+def split_version_arn(arn: str) -> tuple[str, str]:
+    """`arn:aws:lambda:region:account:function:name:version` -> (function ARN, version)."""
+    parts = arn.split(":")
+    if len(parts) != 8 or parts[5] != "function":
+        raise ValueError(f"not a qualified function ARN: {arn}")
+    return ":".join(parts[:7]), parts[7]
+
+
+def run_hook(
+    event: dict[str, Any],
+    *,
+    target_arn: str,
+    manifest: Manifest | Exception,
+    invoker: Invoker,
+    codedeploy: CodeDeployClient,
+) -> tuple[Literal["Succeeded", "Failed"], list[str]]:
+    """Validate the target version and always report a status, so CodeDeploy never waits
+    out its hour-long timeout. `manifest` is the exception if the model layer was unreadable."""
+    problems: list[str]
+    if isinstance(manifest, Exception):
+        problems = [f"cannot read the model layer's manifest: {manifest}"]
+    else:
+        try:
+            function, version = split_version_arn(target_arn)
+            problems = golden_mismatches(
+                manifest, invoker.invoke(function, version, golden_event(manifest))
+            )
+        except Exception as exc:  # any failure to validate is a failed deployment
+            problems = [f"{type(exc).__name__}: {exc}"]
+    status: Literal["Succeeded", "Failed"] = "Failed" if problems else "Succeeded"
+    codedeploy.put_lifecycle_event_hook_execution_status(
+        deploymentId=event["DeploymentId"],
+        lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"],
+        status=status,
+    )
+    return status, problems
