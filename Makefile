@@ -8,10 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUILD_DIR := .aws-sam/build
 EVENT ?= events/predict.json
+PORT ?= 3000
+AWS_PORT ?= 4566
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint build validate invoke sample clean
+.PHONY: help venv test lint build validate invoke sample up clean
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -42,8 +44,11 @@ build: $(STAMP) ## sam build: runtime, serving and model layers plus the functio
 invoke: build ## run the built handler on EVENT (default events/predict.json), no Docker
 	$(BIN)/lambdaserve invoke --build-dir $(BUILD_DIR) --event $(EVENT)
 
+up: build ## the local stack: the API on 127.0.0.1:$(PORT), an AWS endpoint on $(AWS_PORT), no Docker
+	$(BIN)/lambdaserve local up --port $(PORT) --aws-port $(AWS_PORT)
+
 sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle
 
 clean: ## remove the venv and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache sample-bundle
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache sample-bundle .lambdaserve-local

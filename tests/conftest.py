@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from lambdaserve import sample
 
@@ -51,3 +55,21 @@ def second_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def second_bundle(second_bundle_session: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(second_bundle_session, tmp_path / "second"))
+
+
+@pytest.fixture(scope="session")
+def sam_build() -> Path:
+    """Run `sam build` for real (cached between runs) and return the build folder."""
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [f"{venv_bin}/sam", "build", "--cached"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return ROOT / ".aws-sam" / "build"

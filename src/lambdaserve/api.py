@@ -99,6 +99,13 @@ def create_app(
 ) -> APIGatewayRestResolver:
     """The resolver with the four routes and the one place errors become statuses."""
     app = APIGatewayRestResolver(strip_prefixes=None)
+
+    def count(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
+        metrics.add_metric("Requests", MetricUnit.Count, 1)  # every routed API request
+        return next_middleware(app)
+
+    app.use(middlewares=[count])
+
     max_body = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
     def model() -> Predictor:
@@ -107,7 +114,7 @@ def create_app(
 
     @app.post("/predict")
     def predict() -> dict[str, Any]:
-        metrics.add_metric("Requests", MetricUnit.Count, 1)
+        metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
         content_type = app.current_event.headers.get("content-type") or "application/json"
         media = content_type.split(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
@@ -150,6 +157,7 @@ def create_app(
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:
+        metrics.add_metric("Requests", MetricUnit.Count, 1)
         error = NotFoundError(f"no route {app.current_event.http_method} {app.current_event.path}")
         return problem_response(error, app.current_event.path)
 

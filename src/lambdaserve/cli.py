@@ -164,7 +164,7 @@ def bundle_cmd(
 )
 def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path | None) -> None:
     """Run the built handler on an event file in a clean process, as Lambda would (no Docker)."""
-    from lambdaserve.local import BuiltFunction, invoke_isolated
+    from lambdaserve.local.build import BuiltFunction, invoke_isolated
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
@@ -179,6 +179,83 @@ def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path
         err=True,
     )
     click.echo(json.dumps(result.response, indent=2))
+
+
+@main.group()
+def local() -> None:
+    """The whole stack on this machine: no Docker, no AWS account."""
+
+
+@local.command("up")
+@click.option("--port", type=int, default=3000, show_default=True, help="API Gateway port")
+@click.option("--aws-port", type=int, default=4566, show_default=True, help="AWS endpoint port")
+@click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".aws-sam/build"),
+    show_default=True,
+)
+@click.option(
+    "--bundle",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="serve this bundle instead of the sample model",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".lambdaserve-local"),
+    show_default=True,
+)
+@click.option("--seed", type=int, default=None, help="seed of the canary traffic split")
+def local_up(
+    port: int,
+    aws_port: int,
+    build_dir: Path,
+    bundle: Path | None,
+    state_dir: Path,
+    seed: int | None,
+) -> None:
+    """Serve the template's API on 127.0.0.1:PORT through the same path as production."""
+    import shutil
+    import signal
+    import threading
+    import time
+
+    from lambdaserve.local.stack import LocalStack, Settings
+
+    if not (build_dir / "template.yaml").exists():
+        _fail(f"no build in {build_dir}: run `make build` (sam build) first")
+    started = time.perf_counter()
+    shutil.rmtree(state_dir / "layers", ignore_errors=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        build_dir=build_dir,
+        state_dir=state_dir.resolve(),
+        port=port,
+        aws_port=aws_port,
+        bundle=bundle,
+        seed=seed,
+    )
+    stack = LocalStack(settings, log=lambda line: click.echo(line, err=True))
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        url = stack.start()
+        exports = "\n".join(f"  export {k}={v}" for k, v in stack.environment().items())
+        click.echo(
+            f"lambdaserve local stack up in {time.perf_counter() - started:.1f} s\n"
+            f"API: {url}\n\n"
+            f"  curl -s {url}/health\n"
+            f"  curl -s -X POST {url}/predict -H 'Content-Type: application/json' \\\n"
+            f"    -d @examples/predict-body.json\n\n"
+            f"Point the CLI at it:\n{exports}\n\nCtrl-C stops everything.",
+        )
+        stopping.wait()
+    finally:
+        click.echo("stopping", err=True)
+        stack.stop()
 
 
 cli_release.register(main)

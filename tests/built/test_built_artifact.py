@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from support import ROOT, load_event
 
 from lambdaserve import manifest
-from lambdaserve.local import BuiltFunction, Invocation, invoke_isolated
+from lambdaserve.local.build import BuiltFunction, Invocation, invoke_isolated
 
 pytestmark = pytest.mark.build
 
@@ -23,21 +21,8 @@ LAMBDA_UNZIPPED_LIMIT = 262_144_000  # function + all layers, bytes
 
 
 @pytest.fixture(scope="session")
-def built() -> BuiltFunction:
-    """Run `sam build` (cached between runs) and read the built PredictFunction."""
-    venv_bin = str(Path(sys.executable).parent)
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{venv_bin}:{os.environ['PATH']}"}
-    proc = subprocess.run(
-        [f"{venv_bin}/sam", "build", "--cached"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return BuiltFunction.from_build(BUILD_DIR)
+def built(sam_build: Path) -> BuiltFunction:
+    return BuiltFunction.from_build(sam_build)
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +89,9 @@ def test_built_model_layer_holds_a_bundle_made_with_the_pinned_stack(
     assert health["model"]["sha256"] == manifest.read(model_dir).sha256
 
 
-def test_built_pretraffic_hook_imports_with_serving_and_model_layers_only() -> None:
+def test_built_pretraffic_hook_imports_with_serving_and_model_layers_only(
+    built: BuiltFunction,
+) -> None:
     hook = BuiltFunction.from_build(BUILD_DIR, "PreTrafficHookFunction")
     assert [d.name for d in hook.layer_dirs] == ["ServingLayer", "ModelLayer"]
     event = {"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "h-1"}

@@ -15,7 +15,7 @@ from moto import mock_aws
 from support import ROOT, InProcessInvoker
 
 from lambdaserve import manifest
-from lambdaserve.local import load_template
+from lambdaserve.local.build import load_template
 from lambdaserve.registry import Registry, layer_zip
 
 BUCKET = "lambdaserve-registry-test"

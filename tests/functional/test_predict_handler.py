@@ -181,6 +181,7 @@ def test_metrics_are_emitted_as_emf(invoke: Invoke, capsys: pytest.CaptureFixtur
     invoke(load_event("predict.json"))
     first = _emf(_stdout_json(capsys))
     assert first["Requests"] == [1.0]
+    assert first["PredictRequests"] == [1.0]
     assert first["RowsPredicted"] == [2.0]
     assert first["ColdStart"] == [1.0]
     assert first["ModelLoadTime"][0] > 0

@@ -12,7 +12,7 @@ from cfnlint.api import ManualArgs, lint_file
 from samtranslator.translator.transform import transform
 from support import ROOT
 
-from lambdaserve.local import load_template
+from lambdaserve.local.build import load_template
 
 TEMPLATE = ROOT / "template.yaml"
 

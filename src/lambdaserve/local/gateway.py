@@ -1,0 +1,206 @@
+"""API Gateway (REST, Lambda proxy integration) on loopback, for the template's own routes.
+
+Each HTTP request becomes a REST proxy event; the alias is resolved per request (its version
+and RoutingConfig weights, which moto stores but does not apply); the chosen version's worker
+answers; the handler's response becomes the HTTP response. Like API Gateway, an unknown route
+is a 403 and a function that fails is a 502.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from lambdaserve.local.worker import Reply, WorkerCrashedError
+
+VERSION_HEADER = "X-Lambdaserve-Function-Version"
+MODEL_HEADER = "X-Lambdaserve-Model-Version"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API event of the template: method and path (no path parameters here)."""
+
+    method: str
+    path: str
+
+
+def pick_version(primary: str, weights: dict[str, float], draw: float) -> str:
+    """The version a request goes to, given a uniform draw in [0, 1)."""
+    total = 0.0
+    for version, weight in sorted(weights.items()):
+        total += weight
+        if draw < total:
+            return version
+    return primary
+
+
+def rest_event(
+    method: str,
+    raw_path: str,
+    headers: dict[str, list[str]],
+    body: bytes,
+    stage: str,
+    source_ip: str,
+) -> dict[str, Any]:
+    """The API Gateway REST proxy event for one HTTP request."""
+    url = urlsplit(raw_path)
+    query = parse_qs(url.query, keep_blank_values=True)
+    try:
+        text: str | None = body.decode("utf-8") if body else None
+        encoded = False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    now = time.time()
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": url.path,
+        "path": url.path,
+        "httpMethod": method,
+        "headers": {k: v[-1] for k, v in headers.items()},
+        "multiValueHeaders": headers,
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": url.path,
+            "httpMethod": method,
+            "path": f"/{stage}{url.path}",
+            "stage": stage,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTimeEpoch": int(now * 1000),
+            "protocol": "HTTP/1.1",
+            "accountId": "123456789012",
+            "apiId": "local",
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", [""])[-1]},
+            "domainName": "localhost",
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+# (version) -> (reply, model version); raises WorkerCrashedError
+Dispatch = Callable[[str, dict[str, Any]], tuple[Reply, str]]
+# () -> (primary version, canary weights)
+ResolveAlias = Callable[[], tuple[str, dict[str, float]]]
+
+
+class Gateway:
+    """The HTTP server in front of one function's alias."""
+
+    def __init__(
+        self,
+        port: int,
+        routes: list[Route],
+        resolve: ResolveAlias,
+        dispatch: Dispatch,
+        stage: str = "v1",
+        host: str = "127.0.0.1",
+        seed: int | None = None,
+    ) -> None:
+        self.routes = {(r.method.upper(), r.path) for r in routes}
+        self.resolve, self.dispatch, self.stage = resolve, dispatch, stage
+        self._random = random.Random(seed)
+        self._random_lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def choose(self) -> str:
+        primary, weights = self.resolve()
+        with self._random_lock:
+            draw = self._random.random()
+        return pick_version(primary, weights, draw)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _message(self, status: int, message: str, extra: list[tuple[str, str]]) -> None:
+                body = json.dumps({"message": message}).encode()
+                self._reply(status, [("Content-Type", "application/json"), *extra], body)
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = urlsplit(self.path).path
+                if (self.command, path) not in gateway.routes:
+                    self._message(403, "Missing Authentication Token", [])
+                    return
+                headers: dict[str, list[str]] = {}
+                for name, value in self.headers.items():
+                    headers.setdefault(name, []).append(value)
+                event = rest_event(
+                    self.command, self.path, headers, body, gateway.stage, self.client_address[0]
+                )
+                version = gateway.choose()
+                served = [(VERSION_HEADER, version)]
+                try:
+                    reply, model_version = gateway.dispatch(version, event)
+                except WorkerCrashedError:
+                    self._message(502, "Internal server error", served)
+                    return
+                served.append((MODEL_HEADER, model_version))
+                response = reply.response
+                if reply.error or not isinstance(response, dict) or "statusCode" not in response:
+                    self._message(502, "Internal server error", served)
+                    return
+                status, headers_out, payload = _http_response(response)
+                self._reply(status, [*headers_out, *served], payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+        return Handler
+
+
+def _headers(response: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        out += [(name, str(v)) for v in values]
+    return out
+
+
+def _body(response: dict[str, Any]) -> bytes:
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return str(body).encode("utf-8")
+
+
+def _http_response(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    return int(response["statusCode"]), _headers(response), _body(response)

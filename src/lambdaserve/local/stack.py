@@ -1,0 +1,270 @@
+"""`lambdaserve local up`: the whole stack on loopback, configured from template.yaml itself.
+
+An AWS endpoint (moto + Lambda Invoke), the registry bucket, the predict function (handler,
+runtime, memory, timeout, environment and layers read from the built template), its `live`
+alias, the sample model (or `--bundle`) published and deployed with the real CLI code path,
+and API Gateway for the template's routes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from lambdaserve.deploy import Deployer
+from lambdaserve.local.build import BuiltFunction, TemplateResolver, load_template
+from lambdaserve.local.endpoint import AwsEndpoint
+from lambdaserve.local.gateway import Gateway, Route, pick_version
+from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
+from lambdaserve.registry import Registry
+from lambdaserve.validation import LambdaInvoker
+
+BUCKET = "lambdaserve-local-registry"
+FUNCTION = "lambdaserve-local-PredictFunction"
+SSM_PREFIX = "/lambdaserve/live"
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass
+class Settings:
+    """Where the stack listens and what it serves."""
+
+    build_dir: Path
+    state_dir: Path
+    port: int = 3000
+    aws_port: int = 4566
+    bundle: Path | None = None
+    function_id: str = "PredictFunction"
+    seed: int | None = None
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+class LocalStack:
+    """Start, serve, stop. Thread-safe enough for a laptop: one container per version."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.log = log
+        self.built = BuiltFunction.from_build(settings.build_dir, settings.function_id)
+        self.template = load_template(Path(settings.build_dir) / "template.yaml")
+        self.endpoint = AwsEndpoint(settings.aws_port, self._invoke)
+        self.pool = WorkerPool(self._configure, settings.state_dir, log)
+        self._layer_dirs: dict[str, Path] = {}
+        self._referenced: set[str] = set()
+        self._lock = threading.Lock()
+        self.gateway: Gateway | None = None
+
+    # -- AWS clients -------------------------------------------------------------------
+    def client(self, name: str, direct: bool = False) -> Any:
+        """A client of the local endpoint (`direct`: moto itself, skipping the proxy hop)."""
+        url = self.endpoint.moto_url if direct else self.endpoint.url
+        session = boto3.session.Session(
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        )
+        return session.client(name, endpoint_url=url)  # type: ignore[call-overload]
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(BUCKET, self.client("s3"), self.client("lambda"))
+
+    def deployer(self) -> Deployer:
+        lam = self.client("lambda")
+        return Deployer(
+            registry=self.registry,
+            lambda_client=lam,
+            invoker=LambdaInvoker(lam),
+            function=FUNCTION,
+            caller="local",
+            ssm=self.client("ssm"),
+            ssm_prefix=SSM_PREFIX,
+            progress=self.log,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> str:
+        """Bring everything up and deploy the model; returns the API URL."""
+        self.endpoint.start()
+        self._create_function()
+        self.deployer().init_parameters()
+        bundle = self.settings.bundle or self._train_sample()
+        published = self.registry.publish(bundle, "local")
+        self.log(f"published {published.name} v{published.version}")
+        self.deployer().deploy(published.name, published.version, reason="local up")
+        routes = self._routes()
+        self.gateway = Gateway(
+            self.settings.port,
+            routes,
+            self._alias,
+            self._dispatch,
+            stage=TemplateResolver(self.template).values.get("StageName", "v1"),
+            seed=self.settings.seed,
+        )
+        self.gateway.start()
+        return self.gateway.url
+
+    def stop(self) -> None:
+        """Stop the gateway, every container and the endpoint."""
+        if self.gateway is not None:
+            self.gateway.stop()
+        self.pool.stop_all()
+        self.endpoint.stop()
+
+    def environment(self) -> dict[str, str]:
+        """What points the CLI (or any AWS client) at this stack."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint.url,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            "AWS_DEFAULT_REGION": REGION,
+            "LAMBDASERVE_BUCKET": BUCKET,
+            "LAMBDASERVE_FUNCTION": FUNCTION,
+            "LAMBDASERVE_SSM_PREFIX": SSM_PREFIX,
+        }
+
+    def _train_sample(self) -> Path:
+        from lambdaserve import sample
+
+        out = self.settings.state_dir / "sample-bundle"
+        if not (out / "manifest.json").exists():
+            self.log("training the sample model")
+            sample.train(out)
+        return out
+
+    def _create_function(self) -> None:
+        lam, s3 = self.client("lambda", direct=True), self.client("s3", direct=True)
+        s3.create_bucket(Bucket=BUCKET)
+        role = self.client("iam", direct=True).create_role(
+            RoleName="lambdaserve-local", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        layers = []
+        for folder in self.built.layer_dirs:
+            # moto only stores layer versions; the worker mounts the built folder itself.
+            arn = lam.publish_layer_version(
+                LayerName=folder.name,
+                Content={"ZipFile": _zip({"README": folder.name})},
+                CompatibleRuntimes=["python3.12"],
+            )["LayerVersionArn"]
+            self._layer_dirs[arn] = folder
+            layers.append(arn)
+        lam.create_function(
+            FunctionName=FUNCTION,
+            Runtime="python3.12",
+            Role=role,
+            Handler=self.built.handler,
+            Code={"ZipFile": _zip({"README": "code from the sam build output"})},
+            Layers=layers,
+            Environment={"Variables": self.built.environment},
+            MemorySize=self.built.memory_mb,
+            Timeout=self.built.timeout_s,
+            Publish=True,
+        )
+        lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+
+    def _routes(self) -> list[Route]:
+        props = self.template["Resources"][self.settings.function_id]["Properties"]
+        return [
+            Route(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+            for e in props.get("Events", {}).values()
+            if e.get("Type") == "Api"
+        ]
+
+    # -- versions and containers -------------------------------------------------------
+    def _layer_dir(self, arn: str) -> Path:
+        if arn in self._layer_dirs:
+            return self._layer_dirs[arn]
+        found = self.registry.version_of_layer(arn)
+        if found is None:
+            raise LookupError(f"layer {arn} is neither built here nor in the registry")
+        target = (
+            self.settings.state_dir / "layers" / arn.rsplit(":", 2)[-2] / arn.rsplit(":", 1)[-1]
+        )
+        if not target.exists():
+            with zipfile.ZipFile(
+                io.BytesIO(self.registry.layer_zip_bytes(found.name, found.version))
+            ) as z:
+                z.extractall(target)
+        self._layer_dirs[arn] = target
+        return target
+
+    def _configure(self, function: str, version: str) -> VersionConfig:
+        config = self.client("lambda", direct=True).get_function_configuration(
+            FunctionName=function, Qualifier=version
+        )
+        layers = tuple(self._layer_dir(layer["Arn"]) for layer in config.get("Layers", []))
+        env = dict(config.get("Environment", {}).get("Variables", {}))
+        # Layers overlay in /opt: the last one holding model/ is what /opt/model shows.
+        models = [d / "model" for d in layers if (d / "model").is_dir()]
+        if models:
+            env["MODEL_DIR"] = str(models[-1])
+        return VersionConfig(
+            function=function,
+            version=version,
+            handler=config["Handler"],
+            code_dir=self.built.code_dir,
+            layer_dirs=layers,
+            environment=env,
+            memory_mb=config.get("MemorySize", 1024),
+            timeout_s=config.get("Timeout", 29),
+            arn=config["FunctionArn"],
+        )
+
+    def _alias(self) -> tuple[str, dict[str, float]]:
+        alias = self.client("lambda", direct=True).get_alias(FunctionName=FUNCTION, Name="live")
+        primary = alias["FunctionVersion"]
+        weights = dict(alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}))
+        now = {primary, *weights}
+        with self._lock:
+            gone = self._referenced - now
+            self._referenced |= now
+            self._referenced -= gone
+        if gone:
+            self.pool.retire(FUNCTION, keep=now)
+        return primary, weights
+
+    def _dispatch(self, version: str, event: dict[str, Any]) -> tuple[Reply, str]:
+        worker = self.pool.get(FUNCTION, version)
+        reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
+        return reply, worker.config.environment.get("MODEL_VERSION", "")
+
+    def _invoke(
+        self, name: str, qualifier: str | None, payload: bytes
+    ) -> tuple[bytes, str | None, str]:
+        if name.rsplit(":", 1)[-1] != FUNCTION and FUNCTION not in name.split(":"):
+            raise LookupError(f"Function not found: {name}")
+        if qualifier is None or qualifier == "$LATEST":
+            version = "$LATEST"
+        elif qualifier.isdigit():
+            version = qualifier
+        else:
+            alias = self.client("lambda", direct=True).get_alias(
+                FunctionName=FUNCTION, Name=qualifier
+            )
+            weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+            version = pick_version(alias["FunctionVersion"], weights, random.random())
+        try:
+            reply = self.pool.get(FUNCTION, version).invoke(json.loads(payload or b"{}"))
+        except WorkerCrashedError as exc:
+            error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}
+            return json.dumps(error).encode(), "Unhandled", version
+        if reply.error:
+            return json.dumps(reply.error).encode(), "Unhandled", version
+        return json.dumps(reply.response).encode(), None, version

@@ -1,0 +1,256 @@
+"""Warm Lambda containers: one process per function version, started on its first request.
+
+Each worker is a clean Python 3.12 (`-I -S`) whose sys.path holds only the version's code
+folder, its layers' python/ folders and a /var/runtime stand-in, with the version's own
+environment. Like Lambda, it imports the handler once (init, the cold start) and then serves
+one request at a time; its stdout/stderr (the function's logs) go to a sink, prefixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from lambdaserve.local.build import base_python, lambda_runtime_dir
+
+_BOOTSTRAP = r"""
+import importlib, json, os, sys, time, traceback
+paths, module, function, fd = json.loads(sys.argv[1])
+sys.path[:0] = paths
+out = os.fdopen(fd, "w")
+class Context:
+    def __init__(self, meta):
+        self.__dict__.update(meta)
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self.deadline - time.time()) * 1000))
+t0 = time.perf_counter()
+handler = getattr(importlib.import_module(module), function)
+out.write(json.dumps({"init_seconds": time.perf_counter() - t0}) + "\n")
+out.flush()
+for line in sys.stdin:
+    request = json.loads(line)
+    meta = request["context"]
+    meta["deadline"] = time.time() + meta.pop("timeout")
+    t1 = time.perf_counter()
+    try:
+        reply = {"response": handler(request["event"], Context(meta))}
+    except Exception as exc:
+        reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                           "stackTrace": traceback.format_tb(exc.__traceback__)}}
+    reply["duration_seconds"] = time.perf_counter() - t1
+    out.write(json.dumps(reply) + "\n")
+    out.flush()
+"""
+
+
+class WorkerCrashedError(RuntimeError):
+    """The container died (or timed out) before answering; the request gets a 502."""
+
+
+@dataclass(frozen=True)
+class VersionConfig:
+    """What Lambda would run for one function version."""
+
+    function: str
+    version: str
+    handler: str
+    code_dir: Path
+    layer_dirs: tuple[Path, ...]
+    environment: dict[str, str]
+    memory_mb: int = 1024
+    timeout_s: int = 29
+    arn: str = ""
+
+
+@dataclass
+class Reply:
+    """A handler's answer (or its unhandled error) and how long it took."""
+
+    response: Any
+    error: dict[str, Any] | None
+    duration_seconds: float
+    init_seconds: float | None = None
+
+
+@dataclass
+class Worker:
+    """One warm container for one function version."""
+
+    config: VersionConfig
+    runtime_dir: Path
+    log: Callable[[str], None] = print
+    python: str = field(default_factory=base_python)
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _reader: int = -1
+    _buffer: bytes = b""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.config.function}:{self.config.version}"
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _start(self) -> float:
+        self.stop()  # a container that died while idle is simply replaced, as in Lambda
+        read_end, write_end = os.pipe()
+        module, function = self.config.handler.rsplit(".", 1)
+        paths = [str(self.config.code_dir)]
+        paths += [str(d / "python") for d in self.config.layer_dirs if (d / "python").is_dir()]
+        paths.append(str(self.runtime_dir))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": self.config.function,
+            "AWS_LAMBDA_FUNCTION_VERSION": self.config.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.memory_mb),
+            "LAMBDA_TASK_ROOT": str(self.config.code_dir),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **self.config.environment,
+        }
+        args = json.dumps([paths, module, function, write_end])
+        self._process = subprocess.Popen(
+            [self.python, "-I", "-S", "-c", _BOOTSTRAP, args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=self.config.code_dir,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
+        os.close(write_end)
+        self._reader, self._buffer = read_end, b""
+        assert self._process.stdout
+        assert self._process.stderr
+        for stream in (self._process.stdout, self._process.stderr):
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        ready = self._read_line(timeout=10 + 60)  # Lambda's init limit is 10 s; be lenient
+        init = float(ready["init_seconds"])
+        self.log(
+            f"[{self.label}] INIT_START pid {self._process.pid} Init Duration: {init * 1000:.1f} ms"
+        )
+        return init
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            self.log(f"[{self.label}] {raw.decode('utf-8', 'replace').rstrip()}")
+
+    def _read_line(self, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stop()
+                raise WorkerCrashedError(f"{self.label} timed out after {timeout:.0f} s")
+            ready, _, _ = select.select([self._reader], [], [], left)
+            if ready:
+                chunk = os.read(self._reader, 1 << 16)
+                if not chunk:
+                    code = self._process.wait() if self._process else None
+                    self.stop()
+                    raise WorkerCrashedError(f"{self.label} exited (code {code})")
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Reply:
+        """Serve one event, cold-starting the container first if it is not running."""
+        with self._lock:
+            init = None if self.alive else self._start()
+            assert self._process
+            assert self._process.stdin
+            request = {
+                "event": event,
+                "context": {
+                    "function_name": self.config.function,
+                    "function_version": self.config.version,
+                    "invoked_function_arn": self.config.arn,
+                    "memory_limit_in_mb": self.config.memory_mb,
+                    "aws_request_id": request_id or str(uuid.uuid4()),
+                    "log_group_name": f"/aws/lambda/{self.config.function}",
+                    "log_stream_name": f"local/[{self.config.version}]",
+                    "timeout": self.config.timeout_s,
+                },
+            }
+            try:
+                self._process.stdin.write(json.dumps(request).encode() + b"\n")
+                self._process.stdin.flush()
+            except (BrokenPipeError, OSError):
+                self.stop()
+                raise WorkerCrashedError(f"{self.label} is not running") from None
+            reply = self._read_line(timeout=self.config.timeout_s + 1)
+            duration = float(reply.get("duration_seconds", 0.0))
+            self.log(f"[{self.label}] REPORT Duration: {duration * 1000:.1f} ms")
+            return Reply(reply.get("response"), reply.get("error"), duration, init)
+
+    def stop(self) -> None:
+        """End the container (its whole process group)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        if self._reader >= 0:
+            os.close(self._reader)
+            self._reader = -1
+
+
+class WorkerPool:
+    """The containers of every function version that has been invoked."""
+
+    def __init__(
+        self,
+        configure: Callable[[str, str], VersionConfig],
+        state_dir: Path,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.configure = configure
+        self.runtime_dir = lambda_runtime_dir(state_dir / "var-runtime")
+        self.log = log
+        self._workers: dict[tuple[str, str], Worker] = {}
+        self._lock = threading.Lock()
+
+    def get(self, function: str, version: str) -> Worker:
+        with self._lock:
+            key = (function, version)
+            if key not in self._workers:
+                self._workers[key] = Worker(
+                    self.configure(function, version), self.runtime_dir, self.log
+                )
+            return self._workers[key]
+
+    def retire(self, function: str, keep: set[str]) -> None:
+        """Stop the containers of versions the alias no longer routes to."""
+        with self._lock:
+            gone = [k for k in self._workers if k[0] == function and k[1] not in keep]
+            workers = [self._workers.pop(k) for k in gone]
+        for worker in workers:
+            if worker.alive:
+                self.log(f"[{worker.label}] retired: no longer referenced by the alias")
+            worker.stop()
+
+    def pids(self) -> list[int]:
+        return [w._process.pid for w in self._workers.values() if w._process and w.alive]
+
+    def stop_all(self) -> None:
+        with self._lock:
+            workers = list(self._workers.values())
+            self._workers.clear()
+        for worker in workers:
+            worker.stop()

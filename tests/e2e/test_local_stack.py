@@ -1,0 +1,237 @@
+"""The local stack over real HTTP on loopback: `lambdaserve local up` in its own process, the
+CLI against it in others, exactly as a user would run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy.stats import binom
+from support import ROOT, load_event
+
+from lambdaserve.local.endpoint import free_port
+
+pytestmark = pytest.mark.build
+BODY = json.loads(load_event("predict.json")["body"])
+
+
+@dataclass
+class Running:
+    """A `lambdaserve local up` process and what it printed."""
+
+    process: subprocess.Popen[str]
+    url: str
+    env: dict[str, str]
+    state_dir: Path
+    logs: list[str] = field(default_factory=list)
+
+    def worker_pid(self, version: str) -> int:
+        pids = [
+            int(m[1])
+            for line in self.logs
+            if (m := re.search(rf":{version}\] INIT_START pid (\d+)", line))
+        ]
+        assert pids, f"no container started for version {version}"
+        return pids[-1]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "lambdaserve"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+
+def request(
+    url: str, body: Any = None, *, raw: bytes | None = None, content_type: str = "application/json"
+) -> tuple[int, dict[str, str], Any]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": content_type},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            status, headers, payload = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, payload = error.code, dict(error.headers), error.read()
+    return status, headers, json.loads(payload) if payload else None
+
+
+def _processes_mentioning(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(sam_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    state = tmp_path_factory.mktemp("local-state")
+    port, aws_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "lambdaserve"),
+            "local",
+            "up",
+            "--port",
+            str(port),
+            "--aws-port",
+            str(aws_port),
+            "--state-dir",
+            str(state),
+            "--seed",
+            "20261126",
+            "--build-dir",
+            str(sam_build),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = Running(process, "", {}, state)
+    stderr = process.stderr
+    assert stderr is not None
+    threading.Thread(
+        target=lambda: running.logs.extend(iter(stderr.readline, "")), daemon=True
+    ).start()
+    assert process.stdout is not None
+    exports: dict[str, str] = {}
+    deadline = time.monotonic() + 300
+    for line in iter(process.stdout.readline, ""):
+        if line.startswith("API: "):
+            running.url = line.split()[1]
+        if m := re.match(r"\s+export (\w+)=(\S+)", line):
+            exports[m[1]] = m[2]
+        if "Ctrl-C" in line or time.monotonic() > deadline:
+            break
+    assert running.url, "".join(running.logs)[-3000:]
+    running.env = {**os.environ, **exports}
+    yield running
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def test_predict_answers_200_and_says_which_version_served(stack: Running) -> None:
+    status, headers, body = request(f"{stack.url}/predict", BODY)
+    assert status == 200
+    assert len(body["predictions"]) == 2
+    assert body["model"] == {"name": "retail-propensity", "version": "1"}
+    assert headers["X-Lambdaserve-Function-Version"] == "2"
+    assert headers["X-Lambdaserve-Model-Version"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status"),
+    [
+        (b'{"instances": [', "application/json", 400),
+        (json.dumps(BODY).encode(), "text/plain", 415),
+        (
+            json.dumps({"instances": [{**BODY["instances"][0], "device": "toaster"}]}).encode(),
+            "application/json",
+            422,
+        ),
+        (
+            json.dumps({"instances": [BODY["instances"][0]] * 10_001}).encode(),
+            "application/json",
+            413,
+        ),
+    ],
+)
+def test_each_error_class_answers_its_4xx_with_problem_json(
+    stack: Running, raw: bytes, content_type: str, status: int
+) -> None:
+    got, headers, body = request(f"{stack.url}/predict", raw=raw, content_type=content_type)
+    assert got == status
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+
+
+def test_health_model_and_openapi_answer(stack: Running) -> None:
+    assert request(f"{stack.url}/health")[2]["status"] == "ok"
+    assert request(f"{stack.url}/model")[2]["name"] == "retail-propensity"
+    assert request(f"{stack.url}/openapi.json")[2]["openapi"] == "3.1.0"
+    assert request(f"{stack.url}/admin")[0] == 403  # like API Gateway: no such route
+
+
+def test_canary_split_promote_and_rollback_through_the_cli(
+    stack: Running, second_bundle_session: Path
+) -> None:
+    published = stack.cli("publish", str(second_bundle_session), "--json")
+    assert published.returncode == 0, published.stderr
+    assert json.loads(published.stdout)["version"] == "2"
+    canary = stack.cli("deploy", "retail-propensity", "2", "--canary", "10")
+    assert canary.returncode == 0, canary.stderr
+    served = Counter(
+        request(f"{stack.url}/predict", BODY)[1]["X-Lambdaserve-Function-Version"]
+        for _ in range(400)
+    )
+    low, high = binom.interval(0.999, 400, 0.10)
+    assert set(served) == {"2", "3"}
+    assert low <= served["3"] <= high, served
+    print(f"canary split over 400 requests: {dict(served)}; 99.9% bound [{low:.0f}, {high:.0f}]")
+
+    assert stack.cli("promote").returncode == 0
+    assert request(f"{stack.url}/predict", BODY)[1]["X-Lambdaserve-Function-Version"] == "3"
+    assert stack.cli("rollback").returncode == 0
+    status, headers, body = request(f"{stack.url}/predict", BODY)
+    assert (status, headers["X-Lambdaserve-Function-Version"], body["model"]["version"]) == (
+        200,
+        "2",
+        "1",
+    )
+    assert any("3] retired" in line for line in stack.logs)
+
+
+def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
+    request(f"{stack.url}/predict", BODY)  # make sure version 2's container is up
+    pid = stack.worker_pid("2")
+    os.kill(pid, signal.SIGSTOP)  # frozen: the next request is sent but never answered
+    answers: list[int] = []
+    caller = threading.Thread(
+        target=lambda: answers.append(request(f"{stack.url}/predict", BODY)[0])
+    )
+    caller.start()
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)
+    caller.join(timeout=30)
+    assert answers == [502]
+    assert request(f"{stack.url}/predict", BODY)[0] == 200
+    assert stack.worker_pid("2") != pid
+
+
+def test_shutdown_leaves_no_process_behind(stack: Running) -> None:
+    marker = str(stack.state_dir)
+    assert _processes_mentioning(marker), "containers run while the stack is up"
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=60) == 0
+    time.sleep(0.5)
+    assert _processes_mentioning(marker) == []
