@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 BUILD_DIR := .aws-sam/build
 EVENT ?= events/predict.json
 PORT ?= 3000
+ARCH ?= x86_64
 AWS_PORT ?= 4566
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint build validate invoke sample up clean
+.PHONY: help venv test lint build validate invoke sample up bench clean
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -38,14 +39,25 @@ lint: $(STAMP) ## ruff and mypy
 validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
 
-build: $(STAMP) ## sam build: runtime, serving and model layers plus the functions
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam build --cached
+build: $(STAMP) ## sam build: runtime, serving and model layers plus the functions (ARCH=arm64 for Graviton)
+	PATH=$(CURDIR)/$(BIN):$$PATH ARCH=$(ARCH) $(BIN)/sam build --cached $(if $(filter arm64,$(ARCH)),\
+	  --parameter-overrides Architecture=arm64 --build-dir .aws-sam/build-arm64 --cache-dir .aws-sam/cache-arm64)
 
 invoke: build ## run the built handler on EVENT (default events/predict.json), no Docker
 	$(BIN)/lambdaserve invoke --build-dir $(BUILD_DIR) --event $(EVENT)
 
 up: build ## the local stack: the API on 127.0.0.1:$(PORT), an AWS endpoint on $(AWS_PORT), no Docker
 	$(BIN)/lambdaserve local up --port $(PORT) --aws-port $(AWS_PORT)
+
+bench/.deps/.installed: bench/requirements.txt
+	rm -rf bench/.deps
+	$(BIN)/python -m pip install --quiet --no-deps --only-binary=:all: \
+	  --platform manylinux_2_28_x86_64 --implementation cp --python-version 3.12 --abi cp312 \
+	  --target bench/.deps -r bench/requirements.txt
+	@touch $@
+
+bench: build bench/.deps/.installed ## benchmarks of the built artifacts -> bench/results.{json,md}
+	$(BIN)/python bench/run.py
 
 sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle

@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -33,11 +34,11 @@ DEFAULT_MAX_BODY_BYTES = 6_000_000
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A duplicated key is ambiguous (which value did the client mean?): refuse, don't guess.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedRequestError(f"duplicate key {key[:64]!r} in the JSON body")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise MalformedRequestError(f"duplicate key {duplicate[:64]!r} in the JSON body")
     return out
 
 
@@ -85,6 +86,29 @@ class ModelSlot:
         return self._state
 
 
+class Subsegments:
+    """Powertools Tracer subsegments when asked for, no-ops otherwise (the X-Ray SDK import is
+    the single largest cold-start cost after scikit-learn itself)."""
+
+    def __init__(self, tracer: Tracer | None = None) -> None:
+        self.tracer = tracer
+
+    @classmethod
+    def from_env(cls) -> Subsegments:
+        """On when TRACE_SUBSEGMENTS=true."""
+        if os.environ.get("TRACE_SUBSEGMENTS", "false").lower() != "true":
+            return cls()
+        from aws_lambda_powertools import Tracer
+
+        return cls(Tracer())
+
+    def __call__(self, name: str) -> AbstractContextManager[Any]:
+        return self.tracer.provider.in_subsegment(name) if self.tracer else nullcontext()
+
+    def capture_lambda_handler(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        return self.tracer.capture_lambda_handler(handler) if self.tracer else handler
+
+
 def problem_response(error: RequestError, path: str | None = None) -> Response[str]:
     """A problem+json response for a refused request."""
     return Response(
@@ -95,7 +119,7 @@ def problem_response(error: RequestError, path: str | None = None) -> Response[s
 
 
 def create_app(
-    slot: ModelSlot, logger: Logger, metrics: Metrics, tracer: Tracer
+    slot: ModelSlot, logger: Logger, metrics: Metrics, subsegment: Subsegments
 ) -> APIGatewayRestResolver:
     """The resolver with the four routes and the one place errors become statuses."""
     app = APIGatewayRestResolver(strip_prefixes=None)
@@ -109,7 +133,7 @@ def create_app(
     max_body = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
     def model() -> Predictor:
-        with tracer.provider.in_subsegment("## load"):
+        with subsegment("## load"):
             return slot.get()
 
     @app.post("/predict")
@@ -125,10 +149,10 @@ def create_app(
             raise MalformedRequestError("the body is not valid base64-encoded UTF-8") from None
         body = decode_json(text, max_body)
         predictor = model()
-        with tracer.provider.in_subsegment("## validate"):
+        with subsegment("## validate"):
             matrix = predictor.parse(body)
         started = time.perf_counter()
-        with tracer.provider.in_subsegment("## predict"):
+        with subsegment("## predict"):
             result = predictor.predict(matrix)
         metrics.add_metric(
             "PredictionLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000

@@ -43,6 +43,9 @@ class RequestParser:
     def parse(self, body: Any) -> np.ndarray:
         """Return an object array of shape (rows, features), or raise a RequestError."""
         records = self._records(body)
+        fast = self._valid_batch(records)
+        if fast is not None:
+            return fast
         errors: list[FieldError] = []
         matrix = np.empty((len(records), len(self.features)), dtype=object)
         for row, record in enumerate(records):
@@ -62,6 +65,59 @@ class RequestParser:
                 f"{len(errors)} invalid value(s) in {len(records)} row(s)", errors
             )
         return matrix
+
+    def _valid_batch(self, records: list[Any]) -> np.ndarray | None:
+        """The matrix, built column by column with vectorised checks, when every value is
+        valid; None as soon as anything is not, so the exact per-value path reports it."""
+        if set(map(type, records)) != {dict} or not set().union(*records) <= self._index.keys():
+            return None
+        matrix = np.empty((len(records), len(self.features)), dtype=object)
+        for col, feature in enumerate(self.features):
+            column = [record.get(feature.name) for record in records]
+            values = self._valid_column(feature, column)
+            if values is None:
+                return None
+            matrix[:, col] = values
+        return matrix
+
+    def _valid_column(self, feature: Feature, column: list[Any]) -> np.ndarray | None:
+        types = set(map(type, column))
+        missing = type(None) in types
+        if missing and feature.required:
+            return None
+        types.discard(type(None))
+        if feature.type == "category":
+            if types - {str}:
+                return None
+            if (
+                not feature.allow_unknown
+                and not set(column) - {None} <= self._categories[feature.name]
+            ):
+                return None
+            return np.array(
+                [MISSING if v is None else v for v in column] if missing else column, dtype=object
+            )
+        allowed = {bool} if feature.type == "boolean" else {int, float}
+        if types - allowed:
+            return None
+        try:
+            numbers = np.array(
+                [MISSING if v is None else v for v in column] if missing else column, dtype=float
+            )
+        except OverflowError:  # an int beyond float range: the exact path says so
+            return None
+        if feature.type == "boolean":
+            return numbers
+        given = numbers if not missing else numbers[[v is not None for v in column]]
+        if not np.isfinite(given).all() or (np.abs(given) > 2**53).any():
+            return None
+        if feature.type == "integer" and not (given == np.floor(given)).all():
+            return None
+        if feature.minimum is not None and (given < feature.minimum).any():
+            return None
+        if feature.maximum is not None and (given > feature.maximum).any():
+            return None
+        return numbers
 
     def _records(self, body: Any) -> list[Any]:
         if not isinstance(body, dict):

@@ -70,7 +70,8 @@ def test_rest_api_has_exactly_the_four_routes(cfn: dict[str, Any]) -> None:
 def test_function_runs_python312_x86_with_tracing_and_its_layers(cfn: dict[str, Any]) -> None:
     props = cfn["Resources"]["PredictFunction"]["Properties"]
     assert props["Runtime"] == "python3.12"
-    assert props["Architectures"] == ["x86_64"]
+    assert props["Architectures"] == [{"Ref": "Architecture"}]
+    assert cfn["Parameters"]["Architecture"]["Default"] == "x86_64"
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Handler"] == "app.lambda_handler"
     *built, live = props["Layers"]
@@ -253,3 +254,10 @@ def test_registry_bucket_is_versioned_encrypted_private_and_tls_only(cfn: dict[s
 def test_predict_function_has_no_s3_permission(cfn: dict[str, Any]) -> None:
     role = cfn["Resources"]["PredictFunctionRole"]["Properties"]
     assert "s3" not in json.dumps(role).lower()
+
+
+def test_arm64_is_one_parameter_away(cfn: dict[str, Any]) -> None:
+    assert cfn["Parameters"]["Architecture"]["AllowedValues"] == ["x86_64", "arm64"]
+    layer = next(v for k, v in cfn["Resources"].items() if k.startswith("RuntimeLayer"))
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    assert "ARCH ?= x86_64" in (ROOT / "layers/runtime/Makefile").read_text()

@@ -163,3 +163,17 @@ def test_too_many_rows_is_413_before_any_row_is_read(shape: str) -> None:
 def test_matrix_is_object_dtype_so_categories_stay_strings() -> None:
     matrix = parser().parse({"instances": [ROW]})
     assert matrix.dtype == np.dtype(object)
+
+
+def test_vectorised_path_builds_exactly_what_the_per_value_path_would() -> None:
+    from lambdaserve import sample
+
+    records, _ = sample.generate(2_000, seed=5)
+    p = RequestParser(parse_features(sample.SPEC["features"]), max_rows=10_000)
+    fast = p.parse({"instances": records})
+    exact = [[p._convert(f, r.get(f.name))[0] for f in p.features] for r in records]
+    assert len(fast) == len(exact)
+    for got, want in zip(fast.tolist(), exact, strict=True):
+        assert [("nan" if isinstance(v, float) and math.isnan(v) else v) for v in got] == [
+            ("nan" if isinstance(v, float) and math.isnan(v) else v) for v in want
+        ]

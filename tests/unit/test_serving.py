@@ -151,3 +151,60 @@ def test_runtime_versions_are_the_pinned_ones() -> None:
 
 def test_bundle_manifest_records_the_runtime_versions(sample_bundle: Path) -> None:
     assert manifest.read(sample_bundle).frameworks == runtime_versions()
+
+
+def test_predictions_equal_plain_sklearn_on_10000_rows(sample_bundle: Path) -> None:
+    from lambdaserve import sample
+
+    predictor = Predictor.load(sample_bundle)
+    plain = joblib.load(sample_bundle / "model.joblib")
+    records, _ = sample.generate(10_000, seed=123)
+    matrix = predictor.parse({"instances": records})
+    result = predictor.predict(matrix)
+    assert result["predictions"] == plain.predict(matrix).tolist()
+    assert result["probabilities"] == plain.predict_proba(matrix).tolist()
+
+
+def test_parallel_models_are_made_single_threaded_with_identical_results(tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    from lambdaserve.bundle import make_bundle
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    y = (x[:, 0] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=20, n_jobs=-1, random_state=0).fit(x, y)
+    rows = [{"a": float(r[0]), "b": float(r[1])} for r in x]
+    spec = {"features": [{"name": "a", "type": "number"}, {"name": "b", "type": "number"}]}
+    make_bundle(forest, name="forest", spec=spec, sample_rows=rows, out_dir=tmp_path)
+    predictor = Predictor.load(tmp_path)
+    assert predictor.estimator.n_jobs == 1
+    result = predictor.predict(predictor.parse({"instances": rows}))
+    assert result["probabilities"] == forest.predict_proba(x).tolist()
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_labels_from_probabilities_equal_predict_even_on_exact_ties(
+    tmp_path: Path, flat: bool
+) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from lambdaserve.bundle import make_bundle
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 2))
+    y = np.select([x[:, 0] > 0.5, x[:, 1] > 0], ["gold", "silver"], "bronze")
+    model = LogisticRegression().fit(x, y)
+    if flat:  # every class equally likely for every row: all ties, predict() decides
+        model.coef_[:] = 0.0
+        model.intercept_[:] = 0.0
+    rows = [{"a": float(r[0]), "b": float(r[1])} for r in x]
+    spec = {"features": [{"name": "a", "type": "number"}, {"name": "b", "type": "number"}]}
+    make_bundle(model, name="tiers", spec=spec, sample_rows=rows, out_dir=tmp_path)
+    predictor = Predictor.load(tmp_path)
+    assert predictor._labels_from_proba
+    result = predictor.predict(predictor.parse({"instances": rows}))
+    assert result["predictions"] == model.predict(x).tolist()
+    assert result["probabilities"] == model.predict_proba(x).tolist()

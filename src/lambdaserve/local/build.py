@@ -22,9 +22,15 @@ import yaml
 
 # The process Lambda would run: import the handler (init), then invoke it once.
 _BOOTSTRAP = r"""
-import importlib, json, sys, time
+import importlib, importlib._bootstrap_external as external, json, sys, time
 paths, module, function, event_path, out_path = json.loads(sys.argv[1])
 sys.path[:0] = paths
+compiled = []  # every module compiled from source instead of loaded from bytecode
+_source_to_code = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(str(path))
+    return _source_to_code(self, data, path, *args, **kwargs)
+external.SourceLoader.source_to_code = source_to_code
 class Context:
     def __init__(self, meta):
         self.__dict__.update(meta)
@@ -42,7 +48,7 @@ t2 = time.perf_counter()
 origins = {name: getattr(mod, "__file__", None) for name, mod in list(sys.modules.items())}
 with open(out_path, "w") as fh:
     json.dump({"response": response, "init_seconds": t1 - t0, "duration_seconds": t2 - t1,
-               "modules": origins}, fh)
+               "modules": origins, "compiled": compiled}, fh)
 """
 
 
@@ -239,6 +245,7 @@ class Invocation:
     init_seconds: float
     duration_seconds: float
     modules: dict[str, str | None]
+    compiled: list[str] = field(default_factory=list)
     logs: str = field(repr=False, default="")
 
 
@@ -307,5 +314,6 @@ def invoke_isolated(
         init_seconds=result["init_seconds"],
         duration_seconds=result["duration_seconds"],
         modules=result["modules"],
+        compiled=result["compiled"],
         logs=proc.stdout + proc.stderr,
     )

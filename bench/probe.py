@@ -1,0 +1,87 @@
+"""One measurement in a fresh, isolated Python 3.12 process (run by bench/run.py).
+
+argv[1] names a JSON file: {"mode", "paths", "handler", "model", "events", "repeat"};
+prints JSON.
+Imports nothing beyond the stdlib before the measured part starts.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+with open(sys.argv[1]) as fh:
+    spec = json.load(fh)
+sys.path[:0] = spec["paths"]
+clock = time.perf_counter
+
+
+class Context:
+    function_name = "bench"
+    function_version = "1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench:1"
+    memory_limit_in_mb = 1024
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 29_000
+
+
+def load_handler():
+    module, name = spec["handler"].rsplit(".", 1)
+    return getattr(__import__(module), name)
+
+
+def check(response):
+    if response["statusCode"] != 200:
+        raise SystemExit(f"handler answered {response['statusCode']}: {response['body'][:300]}")
+    return response
+
+
+result = {}
+mode = spec["mode"]
+if mode == "floor":
+    start = clock()
+    import joblib
+
+    joblib.load(spec["model"])
+    result["seconds"] = clock() - start
+elif mode == "cold":
+    start = clock()
+    handler = load_handler()
+    check(handler(spec["events"]["1"], Context()))
+    result["seconds"] = clock() - start
+else:  # warm: per-request cost of the handler and of the bare model on the same rows
+    handler = load_handler()
+    import joblib
+
+    model = joblib.load(spec["model"])
+    schema = None
+    if spec.get("features"):
+        from lambdaserve.manifest import parse_features
+        from lambdaserve.schema import RequestParser
+
+        schema = RequestParser(parse_features(spec["features"]), max_rows=10**6)
+    for size, event in spec["events"].items():
+        repeat = spec["repeat"].get(size, 5)
+        for _ in range(3):
+            check(handler(event, Context()))
+        calls = {"handler": lambda e=event: handler(e, Context())}
+        if schema is not None:
+            matrix = schema.parse(json.loads(event["body"]))
+            calls["predict"] = lambda m=matrix: model.predict(m)
+            calls["predict_proba"] = lambda m=matrix: model.predict_proba(m)
+        # Interleaved, so a slow spell of the machine weighs on every figure alike.
+        times = {name: [] for name in calls}
+        for _ in range(repeat):
+            for name, call in calls.items():
+                start = clock()
+                call()
+                times[name].append(clock() - start)
+        entry = {name: statistics.median(values) for name, values in times.items()}
+        if schema is not None:
+            entry["rows"] = len(matrix)
+        result[size] = entry
+print(json.dumps(result))
