@@ -47,7 +47,8 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 def import_fresh(path: Path, name: str) -> ModuleType:
     """Import a handler file as a new Lambda container would: a new module, fresh Powertools
     state (its logger, cold-start flags), so each import is a cold start."""
-    logging.Logger.manager.loggerDict.pop("lambdaserve", None)
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+    logging.Logger.manager.loggerDict.pop(service, None)
     pt_logger.is_cold_start = True
     pt_cold_start.reset_cold_start_flag()  # type: ignore[no-untyped-call]
     spec = importlib.util.spec_from_file_location(name, path)
