@@ -9,35 +9,18 @@ from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
-from samtranslator.translator.transform import transform
-from support import ROOT
-
-from lambdaserve.local.build import load_template
+from support import ROOT, packaged_template, sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
 
 
-class NoManagedPolicies:
-    """samtranslator's policy loader without IAM: the template names no managed policy by name."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def _transform(template: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = transform(copy.deepcopy(template), {}, NoManagedPolicies())
-    return result
+    return sam_transform(template)
 
 
 @pytest.fixture(scope="module")
 def sam() -> dict[str, Any]:
-    """The template as `sam package` hands it to CloudFormation: local folders become S3 URIs."""
-    template = load_template(TEMPLATE)
-    for logical_id, resource in template["Resources"].items():
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = f"s3://artifacts/{logical_id}.zip"
-    return template
+    return packaged_template()
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +116,7 @@ def test_the_live_model_is_read_from_the_ssm_parameters_the_cli_writes(cfn: dict
 def _version_with(sam: dict[str, Any], params: dict[str, str], **props: Any) -> str:
     changed = copy.deepcopy(sam)
     changed["Resources"]["PredictFunction"]["Properties"].update(props)
-    (version,) = _of_type(transform(changed, params, NoManagedPolicies()), "AWS::Lambda::Version")
+    (version,) = _of_type(sam_transform(changed, params), "AWS::Lambda::Version")
     return version
 
 
