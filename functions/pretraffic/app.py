@@ -13,6 +13,7 @@ import boto3
 from lambdaserve import manifest as manifest_io
 from lambdaserve.manifest import Manifest, ManifestError
 from lambdaserve.pretraffic import run_hook
+from lambdaserve.signing import SIGNATURE_FILE, ManifestSigner, SignatureError
 from lambdaserve.validation import LambdaInvoker
 
 logger = logging.getLogger("lambdaserve.pretraffic")  # JSON lines: LoggingConfig in the template
@@ -20,20 +21,29 @@ logger.setLevel(logging.INFO)
 
 
 @functools.cache
-def clients() -> tuple[Any, Any]:
-    """Lambda and CodeDeploy clients, built once per container."""
-    return boto3.client("lambda"), boto3.client("codedeploy")
+def clients() -> tuple[Any, Any, Any]:
+    """Lambda, CodeDeploy and KMS clients, built once per container."""
+    return boto3.client("lambda"), boto3.client("codedeploy"), boto3.client("kms")
 
 
 def read_manifest() -> Manifest | Exception:
+    """The model layer's manifest, verified against its KMS signature when a key is set."""
+    folder = Path(os.environ.get("MODEL_DIR", "/opt/model"))
     try:
-        return manifest_io.read(Path(os.environ.get("MODEL_DIR", "/opt/model")))
-    except (ManifestError, OSError) as exc:
+        key = os.environ.get("SIGNING_KEY_ARN")
+        if key:
+            signature = folder / SIGNATURE_FILE
+            ManifestSigner(clients()[2], key).verify(
+                (folder / "manifest.json").read_bytes(),
+                signature.read_bytes() if signature.exists() else None,
+            )
+        return manifest_io.read(folder)
+    except (ManifestError, SignatureError, OSError) as exc:
         return exc
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    lambda_client, codedeploy = clients()
+    lambda_client, codedeploy, _ = clients()
     status, problems = run_hook(
         event,
         target_arn=os.environ["TARGET_VERSION_ARN"],

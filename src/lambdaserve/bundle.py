@@ -29,6 +29,22 @@ class BundleError(ValueError):
     """The estimator, the feature spec and the sample rows do not agree."""
 
 
+def load_estimator(path: Path) -> Any:
+    """A user's joblib file, refused if it was pickled by another scikit-learn version: its
+    predictions here could silently differ from the ones it was validated with."""
+    import warnings
+
+    import joblib
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            return joblib.load(path)
+        except InconsistentVersionWarning as exc:
+            raise BundleError(f"{path}: {exc}") from None
+
+
 def load_feature_spec(path: Path) -> dict[str, Any]:
     """Read a feature spec (JSON or YAML): `features`, optionally `task` and `classes`."""
     text = Path(path).read_text(encoding="utf-8")

@@ -118,9 +118,12 @@ def bundle_cmd(
     metrics: tuple[str, ...],
 ) -> None:
     """Bundle your own fitted estimator (a joblib file) with its feature spec."""
-    import joblib
-
-    from lambdaserve.bundle import load_feature_spec, make_bundle, read_sample_csv
+    from lambdaserve.bundle import (
+        load_estimator,
+        load_feature_spec,
+        make_bundle,
+        read_sample_csv,
+    )
     from lambdaserve.manifest import parse_features
 
     parsed: dict[str, float] = {}
@@ -133,7 +136,7 @@ def bundle_cmd(
     try:
         spec = load_feature_spec(spec_file)
         rows = read_sample_csv(sample_csv, parse_features(spec["features"]))
-        estimator = joblib.load(model_file)
+        estimator = load_estimator(model_file)
         manifest = make_bundle(
             estimator, name=name, spec=spec, sample_rows=rows, out_dir=out, metrics=parsed
         )

@@ -14,6 +14,7 @@ import click
 from lambdaserve.deploy import Deployer, DeployError
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
+from lambdaserve.signing import ManifestSigner
 from lambdaserve.validation import LambdaInvoker
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Services:
     function: str | None = None
     alias: str = "live"
     ssm_prefix: str | None = None
+    signing_key: str | None = None
     stack: str | None = None
     invoker: Any = None
     session_factory: Callable[[], boto3.session.Session] | None = None
@@ -65,7 +67,11 @@ class Services:
         return str(value)
 
     def registry(self) -> Registry:
-        return Registry(self.need("bucket"), self.client("s3"), self.client("lambda"))
+        key = self.signing_key or self._outputs.get("SigningKeyArn")
+        signer = ManifestSigner(self.client("kms"), key) if key else None
+        return Registry(
+            self.need("bucket"), self.client("s3"), self.client("lambda"), signer=signer
+        )
 
     def caller(self) -> str:
         try:
@@ -273,7 +279,8 @@ def _status_text(status: dict[str, Any]) -> str:
 
 
 def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--bucket/--function/--alias/--ssm-prefix/--stack, each also from LAMBDASERVE_*."""
+    """--bucket/--function/--alias/--ssm-prefix/--signing-key/--stack, each also from
+    LAMBDASERVE_*."""
     for option in reversed(
         [
             click.option("--bucket", envvar="LAMBDASERVE_BUCKET", help="model registry bucket"),
@@ -290,9 +297,14 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 help="SSM path the template reads the live model from",
             ),
             click.option(
+                "--signing-key",
+                envvar="LAMBDASERVE_SIGNING_KEY",
+                help="KMS key that signs manifests on publish and must have signed them on deploy",
+            ),
+            click.option(
                 "--stack",
                 envvar="LAMBDASERVE_STACK",
-                help="read bucket, function and SSM prefix from this stack's outputs",
+                help="read bucket, function, SSM prefix and signing key from this stack's outputs",
             ),
         ]
     ):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve.registry import ModelVersion, Registry
+from lambdaserve.signing import SignatureError
 from lambdaserve.validation import (
     InvocationError,
     Invoker,
@@ -115,6 +116,11 @@ class Deployer:
         if canary_percent is not None and not 0 < canary_percent < 100:
             raise DeployError("--canary is a percentage between 0 and 100 (exclusive)")
         model = self.registry.get(name, version)
+        if self.registry.signer is not None:
+            try:
+                self.registry.signer.verify(model.raw_manifest, model.signature)
+            except SignatureError as exc:
+                raise DeployError(f"refusing {name} v{version}: {exc}") from None
         if not model.layer_arn:
             raise DeployError(f"{name} v{version} has no layer in the registry")
         before = self.state()

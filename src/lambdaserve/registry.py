@@ -5,6 +5,7 @@ Layout, per model name:
     models/<name>/<version>/model.joblib
     models/<name>/<version>/layer.zip      the bundle under model/, so it lands at /opt/model
     models/<name>/<version>/layer.json     the Lambda layer version published from layer.zip
+    models/<name>/<version>/manifest.sig   the KMS signature of manifest.json (with a signer)
     models/<name>/<version>/manifest.json  written last: the commit point of the version
 A version without manifest.json does not exist (a publisher died half way); its number stays
 claimed, so no one ever reuses it.
@@ -18,7 +19,7 @@ import io
 import json
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,13 @@ from botocore.exceptions import ClientError
 
 from lambdaserve.manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from lambdaserve.serving import ModelLoadError, Predictor
+from lambdaserve.signing import SIGNATURE_FILE
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+
+    from lambdaserve.signing import ManifestSigner
 
 PREFIX = "models"
 LAYER_PREFIX = "lambdaserve-model"
@@ -59,6 +63,8 @@ class ModelVersion:
     layer_arn: str
     published_at: str
     published_by: str
+    raw_manifest: bytes = field(default=b"", repr=False, compare=False)
+    signature: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -82,14 +88,17 @@ class ModelVersion:
         }
 
 
-def layer_zip(bundle_dir: Path, manifest: Manifest) -> bytes:
-    """The layer content: model file and (versioned) manifest under model/, reproducibly."""
+def layer_zip(bundle_dir: Path, manifest: Manifest, signature: bytes | None = None) -> bytes:
+    """The layer content: model file, (versioned) manifest and its signature under model/,
+    reproducibly."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = [
             (MODEL_FILE, (Path(bundle_dir) / manifest.model_file).read_bytes()),
             (MANIFEST_FILE, _manifest_bytes(manifest)),
         ]
+        if signature is not None:
+            entries.append((SIGNATURE_FILE, signature))
         for name, data in entries:
             info = zipfile.ZipInfo(f"model/{name}", date_time=_ZIP_TIME)
             info.external_attr = 0o644 << 16
@@ -111,11 +120,13 @@ class Registry:
         s3: S3Client,
         lambda_client: LambdaClient | None = None,
         layer_prefix: str = LAYER_PREFIX,
+        signer: ManifestSigner | None = None,
     ) -> None:
         self.bucket = bucket
         self.s3 = s3
         self.lambda_client = lambda_client
         self.layer_prefix = layer_prefix
+        self.signer = signer
 
     def _key(self, name: str, version: str, file: str) -> str:
         return f"{PREFIX}/{name}/{version}/{file}"
@@ -184,13 +195,16 @@ class Registry:
         number = self._claim(bundled.name, version)
         versioned = dataclasses.replace(bundled, version=number)
         name = versioned.name
+        signature = self.signer.sign(_manifest_bytes(versioned)) if self.signer else None
         self._put_new(
             self._key(name, number, MODEL_FILE),
             (Path(bundle_dir) / bundled.model_file).read_bytes(),
             "application/octet-stream",
         )
         layer_key = self._key(name, number, "layer.zip")
-        self._put_new(layer_key, layer_zip(Path(bundle_dir), versioned), "application/zip")
+        self._put_new(
+            layer_key, layer_zip(Path(bundle_dir), versioned, signature), "application/zip"
+        )
         layer = self.lambda_client.publish_layer_version(
             LayerName=f"{self.layer_prefix}-{name}",
             Description=f"{name} v{number} sha256:{versioned.sha256[:16]}",
@@ -212,33 +226,35 @@ class Registry:
         self._put_new(
             self._key(name, number, "layer.json"), json.dumps(record).encode(), "application/json"
         )
-        self._put_new(
-            self._key(name, number, MANIFEST_FILE), _manifest_bytes(versioned), "application/json"
-        )
-        return published
+        if signature is not None:
+            self._put_new(self._key(name, number, SIGNATURE_FILE), signature, "application/json")
+        manifest_bytes = _manifest_bytes(versioned)
+        self._put_new(self._key(name, number, MANIFEST_FILE), manifest_bytes, "application/json")
+        return dataclasses.replace(published, raw_manifest=manifest_bytes, signature=signature)
 
-    def _get_json(self, key: str) -> Any:
+    def _get_bytes(self, key: str) -> bytes | None:
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 return None
             raise
-        return json.loads(body)
 
     def get(self, name: str, version: str) -> ModelVersion:
-        """One committed version."""
-        raw = self._get_json(self._key(name, version, MANIFEST_FILE))
+        """One committed version, with its manifest's exact bytes and signature."""
+        raw = self._get_bytes(self._key(name, version, MANIFEST_FILE))
         if raw is None:
             raise VersionNotFoundError(
                 f"no version {version} of model {name!r} in s3://{self.bucket}"
             )
-        layer = self._get_json(self._key(name, version, "layer.json")) or {}
+        layer = json.loads(self._get_bytes(self._key(name, version, "layer.json")) or b"{}")
         return ModelVersion(
-            manifest=Manifest.from_dict(raw),
+            manifest=Manifest.from_dict(json.loads(raw)),
             layer_arn=layer.get("layer_arn", ""),
             published_at=layer.get("published_at", ""),
             published_by=layer.get("published_by", ""),
+            raw_manifest=raw,
+            signature=self._get_bytes(self._key(name, version, SIGNATURE_FILE)),
         )
 
     def versions(self, name: str) -> list[ModelVersion]:

@@ -51,6 +51,8 @@ class Account:
     s3: Any
     lam: Any
     ssm: Any
+    kms: Any
+    signing_key: str
     registry: Registry
     invoker: InProcessInvoker
     function: str = FUNCTION
@@ -111,10 +113,14 @@ def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
             assert found, f"unknown layer {arn}"
             return registry.layer_zip_bytes(found.name, found.version)
 
+        kms = boto3.client("kms")
+        key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
         yield Account(
             s3=s3,
             lam=lam,
             ssm=boto3.client("ssm"),
+            kms=kms,
+            signing_key=key,
             registry=registry,
             invoker=InProcessInvoker(lam, layer_zips, tmp_path / "opt"),
         )

@@ -11,6 +11,8 @@ from support import ROOT, packaged_template, sam_transform
 
 from lambdaserve.deploy import Deployer
 from lambdaserve.local.build import load_template
+from lambdaserve.registry import Registry
+from lambdaserve.signing import ManifestSigner
 
 # API operation -> the IAM action that authorises it, where the names differ.
 IAM_ACTION = {
@@ -44,8 +46,14 @@ def test_deployer_policy_grants_exactly_what_the_cli_calls(
         name = f"{service}:{model.name}"
         calls.add(IAM_ACTION.get(name, name))
 
-    for client in (account.s3, account.lam, account.ssm):
+    for client in (account.s3, account.lam, account.ssm, account.kms):
         client.meta.events.register("provide-client-params.*.*", record)
+    account.registry = Registry(
+        account.bucket,
+        account.s3,
+        account.lam,
+        signer=ManifestSigner(account.kms, account.signing_key),
+    )
     deployer = Deployer(
         registry=account.registry,
         lambda_client=account.lam,

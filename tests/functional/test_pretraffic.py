@@ -128,7 +128,7 @@ def test_hook_handler_reads_its_model_layer_and_reports(
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "missing"))
     monkeypatch.setenv("TARGET_VERSION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:f:3")
     hook = import_fresh(ROOT / "functions/pretraffic/app.py", "pretraffic_app")
-    monkeypatch.setattr(hook, "clients", lambda: (boto3.client("lambda"), client))
+    monkeypatch.setattr(hook, "clients", lambda: (boto3.client("lambda"), client, None))
     _expect(stubber, "Failed")
     result = hook.lambda_handler(EVENT, None)
     assert result["status"] == "Failed"

@@ -217,7 +217,9 @@ def test_pretraffic_hook_may_invoke_only_this_functions_versions(cfn: dict[str, 
     assert set(actions) == {
         "lambda:InvokeFunction",
         "codedeploy:PutLifecycleEventHookExecutionStatus",
+        "kms:Verify",
     }
+    assert actions["kms:Verify"] == {"Fn::GetAtt": ["ModelSigningKey", "Arn"]}
 
 
 def test_registry_bucket_is_versioned_encrypted_private_and_tls_only(cfn: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
@@ -130,3 +131,36 @@ def test_invoke_without_a_build_says_what_to_run(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "make build" in result.output
+
+
+def test_bundle_command_refuses_a_model_pickled_by_another_sklearn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.base import BaseEstimator
+
+    model, spec, csv_path = _user_model(tmp_path)
+    estimator = joblib.load(model)
+    original = BaseEstimator.__getstate__
+    monkeypatch.setattr(
+        BaseEstimator, "__getstate__", lambda self: {**original(self), "_sklearn_version": "1.2.0"}
+    )
+    joblib.dump(estimator, model)
+    monkeypatch.undo()
+    result = CliRunner().invoke(
+        main,
+        [
+            "bundle",
+            str(model),
+            "--name",
+            "b",
+            "--features",
+            str(spec),
+            "--sample",
+            str(csv_path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "1.2.0" in result.output
+    assert not (tmp_path / "out").exists()

@@ -165,6 +165,8 @@ class TemplateResolver:
                 return all(self._evaluate(a) for a in arg)
             case "Fn::Or":
                 return any(self._evaluate(a) for a in arg)
+            case "Fn::GetAtt" | "Fn::Sub" | "Fn::Join" | "Fn::ImportValue":
+                return node  # resource attributes exist only in AWS: the caller decides
         raise TemplateValueError(f"cannot resolve {key} locally")
 
     def value(self, node: Any) -> Any:

@@ -26,6 +26,7 @@ from lambdaserve.local.endpoint import AwsEndpoint
 from lambdaserve.local.gateway import Gateway, Route, pick_version
 from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
 from lambdaserve.registry import Registry
+from lambdaserve.signing import ManifestSigner
 from lambdaserve.validation import LambdaInvoker
 
 BUCKET = "lambdaserve-local-registry"
@@ -70,6 +71,7 @@ class LocalStack:
         self._referenced: set[str] = set()
         self._lock = threading.Lock()
         self.gateway: Gateway | None = None
+        self.signing_key = ""
 
     # -- AWS clients -------------------------------------------------------------------
     def client(self, name: str, direct: bool = False) -> Any:
@@ -84,7 +86,8 @@ class LocalStack:
 
     @property
     def registry(self) -> Registry:
-        return Registry(BUCKET, self.client("s3"), self.client("lambda"))
+        signer = ManifestSigner(self.client("kms"), self.signing_key) if self.signing_key else None
+        return Registry(BUCKET, self.client("s3"), self.client("lambda"), signer=signer)
 
     def deployer(self) -> Deployer:
         lam = self.client("lambda")
@@ -138,6 +141,7 @@ class LocalStack:
             "LAMBDASERVE_BUCKET": BUCKET,
             "LAMBDASERVE_FUNCTION": FUNCTION,
             "LAMBDASERVE_SSM_PREFIX": SSM_PREFIX,
+            "LAMBDASERVE_SIGNING_KEY": self.signing_key,
         }
 
     def _train_sample(self) -> Path:
@@ -152,6 +156,10 @@ class LocalStack:
     def _create_function(self) -> None:
         lam, s3 = self.client("lambda", direct=True), self.client("s3", direct=True)
         s3.create_bucket(Bucket=BUCKET)
+        # As in the template: every manifest is signed, and deploys refuse unsigned ones.
+        self.signing_key = self.client("kms", direct=True).create_key(
+            KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="lambdaserve local"
+        )["KeyMetadata"]["Arn"]
         role = self.client("iam", direct=True).create_role(
             RoleName="lambdaserve-local", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
