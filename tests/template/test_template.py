@@ -246,3 +246,40 @@ def test_arm64_is_one_parameter_away(cfn: dict[str, Any]) -> None:
     layer = next(v for k, v in cfn["Resources"].items() if k.startswith("RuntimeLayer"))
     assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     assert "ARCH ?= x86_64" in (ROOT / "layers/runtime/Makefile").read_text()
+
+
+def _methods(cfn: dict[str, Any]) -> list[dict[str, Any]]:
+    (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    return [m for methods in api["Properties"]["Body"]["paths"].values() for m in methods.values()]
+
+
+def test_every_route_needs_an_api_key_and_iam_mode_adds_sigv4(sam: dict[str, Any]) -> None:
+    for method in _methods(sam_transform(sam)):
+        assert method["security"] == [{"api_key": []}]
+    for method in _methods(sam_transform(sam, {"ApiAuthorizer": "AWS_IAM"})):
+        assert {"AWS_IAM": []} in method["security"]
+        assert {"api_key": []} in method["security"]
+
+
+def test_usage_plan_throttles_and_quotas_each_key_from_parameters(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    limits = {"ThrottleRateLimit": "5", "ThrottleBurstLimit": "9", "DailyQuota": "700"}
+    (plan,) = _of_type(sam_transform(sam, limits), "AWS::ApiGateway::UsagePlan").values()
+    props = plan["Properties"]
+    assert props["Throttle"] == {"RateLimit": "5", "BurstLimit": "9"}
+    assert props["Quota"] == {"Limit": "700", "Period": "DAY"}
+    assert _of_type(cfn, "AWS::ApiGateway::ApiKey")
+    assert _of_type(cfn, "AWS::ApiGateway::UsagePlanKey")
+    assert cfn["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "PredictApiApiKey"}
+
+
+def test_access_logs_go_to_a_log_group_with_retention_and_no_cors(cfn: dict[str, Any]) -> None:
+    (stage,) = _of_type(cfn, "AWS::ApiGateway::Stage").values()
+    setting = stage["Properties"]["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert json.loads(setting["Format"].replace("\n", ""))["requestId"] == "$context.requestId"
+    group = cfn["Resources"]["ApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
+    (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    assert not any("options" in m for m in api["Properties"]["Body"]["paths"].values())
