@@ -6,6 +6,9 @@ PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins an older boto3 than moto and the SAM CLI accept: it gets a venv of its own.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 BUILD_DIR := .aws-sam/build
 EVENT ?= events/predict.json
 PORT ?= 3000
@@ -31,10 +34,20 @@ venv: $(STAMP) ## create .venv (Python 3.12) with the package and its dev tools
 test: $(STAMP) ## run the whole test suite (unit, functional, template, built artifact)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff and mypy
+$(TOOLS_STAMP): requirements/tools.txt
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
+	@touch $@
+
+lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy, cfn-lint, bandit, and checkov on the template before and after the SAM transform
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
+	$(TOOLS)/bin/bandit -q -r src functions
+	$(BIN)/python scripts/sam_transform.py .aws-sam/transformed.json
+	BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov --quiet --compact --skip-download \
+	  --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
 
 validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
@@ -63,4 +76,4 @@ sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle
 
 clean: ## remove the venv and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache sample-bundle .lambdaserve-local
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache sample-bundle .lambdaserve-local

@@ -108,34 +108,8 @@ class InProcessInvoker:
             return module.lambda_handler(event, context)
 
 
-class NoManagedPolicies:
-    """samtranslator's policy loader without IAM: the template names no managed policy by name."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def packaged_template() -> dict[str, Any]:
-    """template.yaml as `sam package` hands it to CloudFormation: folders become S3 URIs."""
-    from lambdaserve.local.build import load_template
+    """template.yaml as `sam package` hands it to CloudFormation."""
+    from lambdaserve.local.build import packaged_template as packaged
 
-    template = load_template(ROOT / "template.yaml")
-    for logical_id, resource in template["Resources"].items():
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = f"s3://artifacts/{logical_id}.zip"
-    return template
-
-
-def sam_transform(
-    template: dict[str, Any], parameters: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The CloudFormation that the AWS::Serverless transform makes of a template."""
-    import copy
-
-    from samtranslator.translator.transform import transform
-
-    result: dict[str, Any] = transform(
-        copy.deepcopy(template), parameters or {}, NoManagedPolicies()
-    )
-    return result
+    return packaged(ROOT / "template.yaml")

@@ -104,7 +104,8 @@ def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 
 def _services(ctx: click.Context) -> Services:
     services = ctx.find_object(Services)
-    assert services is not None
+    if services is None:  # main() always puts one there
+        raise click.UsageError("internal: no services in the click context")
     return services
 
 

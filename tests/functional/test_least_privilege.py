@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from functional.conftest import Account
-from support import ROOT, packaged_template, sam_transform
+from support import ROOT, packaged_template
 
 from lambdaserve.deploy import Deployer
-from lambdaserve.local.build import load_template
+from lambdaserve.local.build import load_template, sam_transform
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 

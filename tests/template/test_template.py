@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
-from support import ROOT, packaged_template, sam_transform
+from support import ROOT, packaged_template
+
+from lambdaserve.local.build import sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
 
@@ -283,3 +285,15 @@ def test_access_logs_go_to_a_log_group_with_retention_and_no_cors(cfn: dict[str,
     assert group["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
     (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
     assert not any("options" in m for m in api["Properties"]["Body"]["paths"].values())
+
+
+def test_every_checkov_skip_carries_its_reason(sam: dict[str, Any]) -> None:
+    skips = [
+        (name, skip)
+        for name, resource in sam["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    for name, skip in skips:
+        assert skip["id"].startswith("CKV_"), name
+        assert len(skip.get("comment", "")) > 20, (name, skip)

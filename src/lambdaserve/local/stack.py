@@ -33,7 +33,9 @@ BUCKET = "lambdaserve-local-registry"
 FUNCTION = "lambdaserve-local-PredictFunction"
 SSM_PREFIX = "/lambdaserve/live"
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# moto's placeholder credentials: the local endpoint accepts any and holds nothing real.
+MOTO_KEY = "testing"
+CREDENTIALS = {"aws_access_key_id": MOTO_KEY, "aws_secret_access_key": MOTO_KEY}
 
 
 @dataclass
@@ -267,7 +269,9 @@ class LocalStack:
                 FunctionName=FUNCTION, Name=qualifier
             )
             weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-            version = pick_version(alias["FunctionVersion"], weights, random.random())
+            # Traffic split, not a secret (bandit B311).
+            draw = random.random()  # nosec B311
+            version = pick_version(alias["FunctionVersion"], weights, draw)
         try:
             reply = self.pool.get(FUNCTION, version).invoke(json.loads(payload or b"{}"))
         except WorkerCrashedError as exc:
