@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdaserve import openapi
+from lambdaserve.capture import DataCapture
 from lambdaserve.problem import (
     CONTENT_TYPE,
     InternalError,
@@ -131,6 +132,14 @@ def create_app(
     app.use(middlewares=[count])
 
     max_body = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+    # Feature values reach the logs only through data capture, and never unmasked PII.
+    capture_enabled = os.environ.get("DATA_CAPTURE", "false").lower() == "true"
+    captures: dict[int, DataCapture] = {}
+
+    def capture(predictor: Predictor) -> DataCapture:
+        if id(predictor) not in captures:
+            captures[id(predictor)] = DataCapture(predictor.manifest, logger)
+        return captures[id(predictor)]
 
     def model() -> Predictor:
         with subsegment("## load"):
@@ -158,6 +167,8 @@ def create_app(
             "PredictionLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
         )
         metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
+        if capture_enabled:
+            capture(predictor).record(matrix, result)
         return result
 
     @app.get("/health")

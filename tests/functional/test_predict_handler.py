@@ -280,3 +280,48 @@ def test_base64_encoded_bodies_are_decoded(invoke: Invoke) -> None:
 )
 def test_hostile_bodies_get_a_4xx_never_a_500(invoke: Invoke, body: str, status: int) -> None:
     _problem(invoke(_with(load_event("predict.json"), body)), status)
+
+
+def _feature_values_in(lines: list[dict[str, Any]], event: dict[str, Any]) -> set[str]:
+    """Which of the request's distinctive values appear anywhere in the log lines."""
+    text = json.dumps(lines)
+    body = json.loads(event["body"])["instances"]
+    values = {v for row in body for v in (row["device"], row["channel"], str(row["monetary_90d"]))}
+    return {
+        v
+        for v in values
+        if len(v) >= 4 and any(f in text for f in (f'"{v}"', f": {v},", f": {v}}}"))
+    }
+
+
+def test_logs_carry_no_feature_values_without_data_capture(
+    invoke: Invoke, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("predict.json")
+    invoke(event)
+    invoke(load_event("predict-invalid.json"))
+    assert _feature_values_in(_stdout_json(capsys), event) == set()
+
+
+def test_data_capture_logs_inputs_and_outputs_with_pii_masked(
+    handler_env: pytest.MonkeyPatch, sample_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest_path = sample_bundle / "manifest.json"
+    raw = json.loads(manifest_path.read_text())
+    for feature in raw["features"]:
+        feature["pii"] = feature["name"] == "device"
+    manifest_path.write_text(json.dumps(raw))
+    handler_env.setenv("DATA_CAPTURE", "true")
+    module = _import_handler()
+    event = load_event("predict.json")
+    module.lambda_handler(event, FakeContext())
+    lines = _stdout_json(capsys)
+    assert _feature_values_in(lines, event) >= {"email", "social", "412.5"}  # the probe works
+    (record,) = [line for line in lines if line.get("message") == "data capture"]
+    rows = record["capture"]["instances"]
+    sent = json.loads(event["body"])["instances"]
+    assert [r["device"] for r in rows] == ["*****", "*****"]
+    assert [r["channel"] for r in rows] == [s["channel"] for s in sent]
+    assert rows[1]["discount_pct"] is None
+    assert len(record["capture"]["predictions"]) == 2
+    assert record["capture"]["model"]["name"] == "retail-propensity"
