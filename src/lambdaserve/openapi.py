@@ -69,23 +69,27 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
             {
                 "type": "object",
                 "title": "columnar (MLflow dataframe_split)",
+                "description": "columns in any order are accepted; this schema documents the "
+                "feature order, which JSON Schema can tie to each row's values",
                 "required": ["dataframe_split"],
                 "additionalProperties": False,
                 "properties": {
                     "dataframe_split": {
                         "type": "object",
                         "required": ["columns", "data"],
+                        "additionalProperties": False,
                         "properties": {
-                            "columns": {
-                                "type": "array",
-                                "uniqueItems": True,
-                                "items": {"type": "string", "enum": names},
-                            },
+                            "columns": {"const": names},
                             "data": {
                                 "type": "array",
                                 "minItems": 1,
                                 "maxItems": max_rows,
-                                "items": {"type": "array"},
+                                "items": {
+                                    "type": "array",
+                                    "prefixItems": [props[n] for n in names],
+                                    "minItems": len(names),
+                                    "maxItems": len(names),
+                                },
                             },
                             "index": {"type": "array"},
                         },

@@ -153,6 +153,8 @@ class RequestParser:
             raise MalformedRequestError("'dataframe_split.columns' has duplicate names")
         if not isinstance(data, list):
             raise MalformedRequestError("'dataframe_split.data' must be a list of rows")
+        if "index" in split and not isinstance(split["index"], list):
+            raise MalformedRequestError("'dataframe_split.index' must be a list")
         self._check_count(len(data))
         records: list[Any] = []
         errors: list[FieldError] = []

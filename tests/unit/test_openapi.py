@@ -55,3 +55,16 @@ def test_response_schema_lists_the_classes(doc: dict[str, Any]) -> None:
     response = doc["components"]["schemas"]["PredictResponse"]["properties"]
     assert response["predictions"]["items"] == {"type": "integer", "enum": [0, 1]}
     assert "probabilities" in response
+
+
+def test_columnar_rows_are_documented_value_by_value(
+    sample_bundle: Path, doc: dict[str, Any]
+) -> None:
+    golden = [g.inputs for g in manifest.read(sample_bundle).golden_examples]
+    names = [f.name for f in manifest.read(sample_bundle).features]
+    request = _validator(doc, "PredictRequest")
+    rows = [[g.get(n) for n in names] for g in golden]
+    request.validate({"dataframe_split": {"columns": names, "data": rows}})
+    assert not request.is_valid({"dataframe_split": {"columns": names, "data": [rows[0][:-1]]}})
+    bad = [*rows[0][:-2], "watch", rows[0][-1]]
+    assert not request.is_valid({"dataframe_split": {"columns": names, "data": [bad]}})

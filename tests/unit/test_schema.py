@@ -128,6 +128,7 @@ def test_a_row_that_is_not_an_object_is_a_row_error() -> None:
         {"dataframe_split": {"columns": ["age", "age"], "data": [[1, 2]]}},
         {"dataframe_split": {"columns": ["age"], "data": {"0": [1]}}},
         {"dataframe_split": {"columns": ["age"], "data": [[1]], "orient": "split"}},
+        {"dataframe_split": {"columns": ["age"], "data": [[1]], "index": {}}},
     ],
 )
 def test_bodies_in_neither_shape_are_malformed(body: Any) -> None:

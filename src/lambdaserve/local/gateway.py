@@ -184,7 +184,12 @@ class Gateway:
                 status, headers_out, payload = _http_response(response)
                 self._reply(status, [*headers_out, *served], payload)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+            def __getattr__(self, name: str) -> Any:
+                # Every method (TRACE, PROPFIND, ...) gets API Gateway's answer for a route
+                # or method it does not define, never http.server's 501.
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
         return Handler
 
