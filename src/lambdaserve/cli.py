@@ -31,6 +31,15 @@ def _summary(manifest: Any, out: Path) -> str:
     )
 
 
+build_dir_option = click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".aws-sam/build"),
+    show_default=True,
+    help="the `sam build` output",
+)
+
+
 @click.group()
 @click.version_option(package_name="lambdaserve")
 @cli_release.location_options
@@ -146,12 +155,7 @@ def bundle_cmd(
 
 
 @main.command("invoke")
-@click.option(
-    "--build-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".aws-sam/build"),
-    show_default=True,
-)
+@build_dir_option
 @click.option(
     "--event",
     "event_file",
@@ -192,12 +196,7 @@ def local() -> None:
 @local.command("up")
 @click.option("--port", type=int, default=3000, show_default=True, help="API Gateway port")
 @click.option("--aws-port", type=int, default=4566, show_default=True, help="AWS endpoint port")
-@click.option(
-    "--build-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".aws-sam/build"),
-    show_default=True,
-)
+@build_dir_option
 @click.option(
     "--bundle",
     type=click.Path(exists=True, file_okay=False, path_type=Path),

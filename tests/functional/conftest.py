@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ from support import ROOT, InProcessInvoker
 
 from lambdaserve import manifest
 from lambdaserve.local.build import load_template
+from lambdaserve.local.stack import zip_files
 from lambdaserve.registry import Registry, layer_zip
 
 BUCKET = "lambdaserve-registry-test"
@@ -34,14 +33,6 @@ def _ref_default(value: Any, parameters: dict[str, Any]) -> Any:
         condition, yes, no = value["Fn::If"]
         return _ref_default(yes if FIRST_DEPLOY[condition] else no, parameters)
     return value
-
-
-def _zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -82,8 +73,8 @@ def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
         zips = {}
         layers = []
         for name, content in (
-            ("RuntimeLayer", _zip({"python/README": "runtime"})),
-            ("ServingLayer", _zip({"python/README": "serving"})),
+            ("RuntimeLayer", zip_files({"python/README": "runtime"})),
+            ("ServingLayer", zip_files({"python/README": "serving"})),
             ("ModelLayer", sample_zip),
         ):
             arn = lam.publish_layer_version(LayerName=name, Content={"ZipFile": content})[
@@ -98,7 +89,9 @@ def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
             Handler=props["Handler"],
             MemorySize=int(_ref_default(glob["MemorySize"], params)),
             Timeout=int(_ref_default(glob["Timeout"], params)),
-            Code={"ZipFile": _zip({"app.py": (ROOT / "functions/predict/app.py").read_text()})},
+            Code={
+                "ZipFile": zip_files({"app.py": (ROOT / "functions/predict/app.py").read_text()})
+            },
             Layers=layers,
             Environment={"Variables": env},
             Publish=True,

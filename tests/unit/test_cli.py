@@ -6,7 +6,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -52,26 +52,27 @@ def _user_model(tmp_path: Path) -> tuple[Path, Path, Path]:
     return tmp_path / "model.joblib", tmp_path / "features.yaml", csv_path
 
 
-def test_bundle_command_bundles_a_users_own_estimator(tmp_path: Path) -> None:
-    model, spec, csv_path = _user_model(tmp_path)
-    out = tmp_path / "bundle"
-    result = CliRunner().invoke(
+def _bundle(model: Path, spec: Path, sample_csv: Path, out: Path, *args: str) -> Result:
+    return CliRunner().invoke(
         main,
         [
             "bundle",
             str(model),
-            "--name",
-            "buyers",
             "--features",
             str(spec),
             "--sample",
-            str(csv_path),
+            str(sample_csv),
             "--out",
             str(out),
-            "--metric",
-            "auc=0.71",
+            *args,
         ],
     )
+
+
+def test_bundle_command_bundles_a_users_own_estimator(tmp_path: Path) -> None:
+    model, spec, csv_path = _user_model(tmp_path)
+    out = tmp_path / "bundle"
+    result = _bundle(model, spec, csv_path, out, "--name", "buyers", "--metric", "auc=0.71")
     assert result.exit_code == 0, result.output
     written = json.loads((out / "manifest.json").read_text())
     assert written["name"] == "buyers"
@@ -82,44 +83,14 @@ def test_bundle_command_bundles_a_users_own_estimator(tmp_path: Path) -> None:
 def test_bundle_command_fails_in_one_line_when_spec_and_model_disagree(tmp_path: Path) -> None:
     model, spec, csv_path = _user_model(tmp_path)
     spec.write_text("features:\n  - {name: recency_days, type: integer}\n")
-    result = CliRunner().invoke(
-        main,
-        [
-            "bundle",
-            str(model),
-            "--name",
-            "buyers",
-            "--features",
-            str(spec),
-            "--sample",
-            str(csv_path),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-    )
+    result = _bundle(model, spec, csv_path, tmp_path / "out", "--name", "buyers")
     assert result.exit_code == 1
     assert result.output.strip() == "Error: the model was fitted on 3 features, the spec lists 1"
 
 
 def test_bundle_command_rejects_a_malformed_metric(tmp_path: Path) -> None:
     model, spec, csv_path = _user_model(tmp_path)
-    result = CliRunner().invoke(
-        main,
-        [
-            "bundle",
-            str(model),
-            "--name",
-            "b",
-            "--features",
-            str(spec),
-            "--sample",
-            str(csv_path),
-            "--out",
-            str(tmp_path / "out"),
-            "--metric",
-            "auc",
-        ],
-    )
+    result = _bundle(model, spec, csv_path, tmp_path / "out", "--name", "b", "--metric", "auc")
     assert result.exit_code == 1
     assert "expected NAME=NUMBER" in result.output
 
@@ -146,21 +117,7 @@ def test_bundle_command_refuses_a_model_pickled_by_another_sklearn(
     )
     joblib.dump(estimator, model)
     monkeypatch.undo()
-    result = CliRunner().invoke(
-        main,
-        [
-            "bundle",
-            str(model),
-            "--name",
-            "b",
-            "--features",
-            str(spec),
-            "--sample",
-            str(csv_path),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-    )
+    result = _bundle(model, spec, csv_path, tmp_path / "out", "--name", "b")
     assert result.exit_code == 1
     assert "1.2.0" in result.output
     assert not (tmp_path / "out").exists()

@@ -51,7 +51,8 @@ class Settings:
     seed: int | None = None
 
 
-def _zip(files: dict[str, str]) -> bytes:
+def zip_files(files: dict[str, str]) -> bytes:
+    """A small zip made in memory (layer and code placeholders for moto)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in files.items():
@@ -170,7 +171,7 @@ class LocalStack:
             # moto only stores layer versions; the worker mounts the built folder itself.
             arn = lam.publish_layer_version(
                 LayerName=folder.name,
-                Content={"ZipFile": _zip({"README": folder.name})},
+                Content={"ZipFile": zip_files({"README": folder.name})},
                 CompatibleRuntimes=["python3.12"],
             )["LayerVersionArn"]
             self._layer_dirs[arn] = folder
@@ -180,7 +181,7 @@ class LocalStack:
             Runtime="python3.12",
             Role=role,
             Handler=self.built.handler,
-            Code={"ZipFile": _zip({"README": "code from the sam build output"})},
+            Code={"ZipFile": zip_files({"README": "code from the sam build output"})},
             Layers=layers,
             Environment={"Variables": self.built.environment},
             MemorySize=self.built.memory_mb,
