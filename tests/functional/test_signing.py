@@ -129,3 +129,26 @@ def test_pretraffic_hook_verifies_the_layers_manifest(
         stubber.assert_no_pending_responses()
     assert result["status"] == "Failed"
     assert "changed after it was signed" in result["problems"][0]
+
+
+def test_pretraffic_hook_accepts_the_stacks_own_unsigned_sample(
+    account: Account, sample_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = _hook(monkeypatch, account, sample_bundle)  # version null: built with the stack
+    monkeypatch.setattr(hook, "clients", lambda: (account.lam, None, account.kms))
+    assert isinstance(hook.read_manifest(), Manifest)
+
+
+def test_pretraffic_hook_refuses_an_unsigned_published_model(
+    account: Account, sample_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account.registry.publish(sample_bundle, "ci")  # published without a signer
+    with zipfile.ZipFile(
+        io.BytesIO(account.registry.layer_zip_bytes("retail-propensity", "1"))
+    ) as z:
+        z.extractall(tmp_path)
+    hook = _hook(monkeypatch, account, tmp_path / "model")
+    monkeypatch.setattr(hook, "clients", lambda: (account.lam, None, account.kms))
+    refused = hook.read_manifest()
+    assert isinstance(refused, SignatureError)
+    assert "unsigned" in str(refused)
