@@ -134,12 +134,7 @@ def create_app(
     max_body = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
     # Feature values reach the logs only through data capture, and never unmasked PII.
     capture_enabled = os.environ.get("DATA_CAPTURE", "false").lower() == "true"
-    captures: dict[int, DataCapture] = {}
-
-    def capture(predictor: Predictor) -> DataCapture:
-        if id(predictor) not in captures:
-            captures[id(predictor)] = DataCapture(predictor.manifest, logger)
-        return captures[id(predictor)]
+    capture: list[DataCapture] = []  # one per container, like the model it describes
 
     def model() -> Predictor:
         with subsegment("## load"):
@@ -168,7 +163,9 @@ def create_app(
         )
         metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
         if capture_enabled:
-            capture(predictor).record(matrix, result)
+            if not capture:
+                capture.append(DataCapture(predictor.manifest, logger))
+            capture[0].record(matrix, result)
         return result
 
     @app.get("/health")

@@ -297,6 +297,33 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
+def lambda_process_env(
+    *,
+    name: str,
+    version: str,
+    memory_mb: int,
+    code_dir: Path,
+    region: str,
+    environment: dict[str, str],
+) -> dict[str, str]:
+    """The environment Lambda gives a function's process, then the function's own variables."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task and /opt are read-only in Lambda
+        # No X-Ray daemon here: traces would only produce "segment not found" noise.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **environment,
+    }
+
+
 def invoke_isolated(
     function: BuiltFunction,
     event: dict[str, Any],
@@ -307,22 +334,14 @@ def invoke_isolated(
     module, handler = function.handler.rsplit(".", 1)
     version = (env or {}).get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     name = f"local-{function.logical_id}"
-    process_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "TZ": ":UTC",
-        "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_VERSION": version,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-        "LAMBDA_TASK_ROOT": str(function.code_dir),
-        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task and /opt are read-only in Lambda
-        # No X-Ray daemon here: traces would only produce "segment not found" noise.
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        **function.environment,
-        **(env or {}),
-    }
+    process_env = lambda_process_env(
+        name=name,
+        version=version,
+        memory_mb=function.memory_mb,
+        code_dir=function.code_dir,
+        region=os.environ.get("AWS_REGION", "us-east-1"),
+        environment={**function.environment, **(env or {})},
+    )
     meta = {
         "function_name": name,
         "function_version": version,

@@ -238,10 +238,14 @@ class LocalStack:
             arn=config["FunctionArn"],
         )
 
+    def _read_alias(self, name: str) -> tuple[str, dict[str, float]]:
+        """An alias's primary version and canary weights, as moto stores them."""
+        alias = self.client("lambda", direct=True).get_alias(FunctionName=FUNCTION, Name=name)
+        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+        return alias["FunctionVersion"], dict(weights)
+
     def _alias(self) -> tuple[str, dict[str, float]]:
-        alias = self.client("lambda", direct=True).get_alias(FunctionName=FUNCTION, Name="live")
-        primary = alias["FunctionVersion"]
-        weights = dict(alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}))
+        primary, weights = self._read_alias("live")
         now = {primary, *weights}
         with self._lock:
             gone = self._referenced - now
@@ -266,13 +270,10 @@ class LocalStack:
         elif qualifier.isdigit():
             version = qualifier
         else:
-            alias = self.client("lambda", direct=True).get_alias(
-                FunctionName=FUNCTION, Name=qualifier
-            )
-            weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+            primary, weights = self._read_alias(qualifier)
             # Traffic split, not a secret (bandit B311).
             draw = random.random()  # nosec B311
-            version = pick_version(alias["FunctionVersion"], weights, draw)
+            version = pick_version(primary, weights, draw)
         try:
             reply = self.pool.get(FUNCTION, version).invoke(json.loads(payload or b"{}"))
         except WorkerCrashedError as exc:

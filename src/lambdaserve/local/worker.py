@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from lambdaserve.local.build import base_python, lambda_runtime_dir
+from lambdaserve.local.build import base_python, lambda_process_env, lambda_runtime_dir
 
 _BOOTSTRAP = r"""
 import importlib, json, os, sys, time, traceback
@@ -111,21 +111,14 @@ class Worker:
         paths = [str(self.config.code_dir)]
         paths += [str(d / "python") for d in self.config.layer_dirs if (d / "python").is_dir()]
         paths.append(str(self.runtime_dir))
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "TZ": ":UTC",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_LAMBDA_FUNCTION_NAME": self.config.function,
-            "AWS_LAMBDA_FUNCTION_VERSION": self.config.version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.memory_mb),
-            "LAMBDA_TASK_ROOT": str(self.config.code_dir),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            **self.config.environment,
-        }
+        env = lambda_process_env(
+            name=self.config.function,
+            version=self.config.version,
+            memory_mb=self.config.memory_mb,
+            code_dir=self.config.code_dir,
+            region="us-east-1",
+            environment={"PYTHONUNBUFFERED": "1", **self.config.environment},
+        )
         args = json.dumps([paths, module, function, write_end])
         # Fixed argv, no shell (bandit B603).
         self._process = subprocess.Popen(  # nosec B603
