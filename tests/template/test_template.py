@@ -11,7 +11,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from support import ROOT, packaged_template
 
-from lambdaserve.local.build import sam_transform
+from lambdaserve.local.build import TemplateResolver, sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
 
@@ -255,25 +255,117 @@ def _methods(cfn: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for methods in api["Properties"]["Body"]["paths"].values() for m in methods.values()]
 
 
-def test_every_route_needs_an_api_key_and_iam_mode_adds_sigv4(sam: dict[str, Any]) -> None:
-    for method in _methods(sam_transform(sam)):
-        assert method["security"] == [{"api_key": []}]
-    for method in _methods(sam_transform(sam, {"ApiAuthorizer": "AWS_IAM"})):
-        assert {"AWS_IAM": []} in method["security"]
-        assert {"api_key": []} in method["security"]
+def _deployed(cfn: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """The transformed template as CloudFormation creates it for these parameter values:
+    resources and outputs whose condition is false dropped, every Fn::If taken."""
+    resolver = TemplateResolver(cfn, parameters)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                name, yes, no = node["Fn::If"]
+                return resolve(yes if resolver.condition(name) else no)
+            out = {k: resolve(v) for k, v in node.items()}
+            return {k: v for k, v in out.items() if v != {"Ref": "AWS::NoValue"}}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return {
+        section: {
+            name: resolve(body)
+            for name, body in cfn.get(section, {}).items()
+            if "Condition" not in body or resolver.condition(body["Condition"])
+        }
+        for section in ("Resources", "Outputs")
+    }
 
 
-def test_usage_plan_throttles_and_quotas_each_key_from_parameters(
-    sam: dict[str, Any], cfn: dict[str, Any]
+AUTH_MODES = {"API_KEY": [{"api_key": []}], "AWS_IAM": [{"AWS_IAM": []}]}
+
+
+@pytest.mark.parametrize("mode", AUTH_MODES)
+def test_auth_mode_puts_exactly_one_scheme_on_every_route(
+    sam: dict[str, Any], cfn: dict[str, Any], mode: str
+) -> None:
+    # AuthMode is resolved by CloudFormation, after the SAM transform: one transformed
+    # template serves both modes (SAM sees the same template whatever AuthMode is).
+    def kinds(template: dict[str, Any]) -> list[str]:
+        return sorted(r["Type"] for r in template["Resources"].values())
+
+    assert kinds(sam_transform(sam, {"AuthMode": mode})) == kinds(cfn)
+    deployed = _deployed(cfn, AuthMode=mode)
+    (api,) = _of_type(deployed, "AWS::ApiGateway::RestApi").values()
+    methods = _methods(deployed)
+    assert len(methods) == 4
+    for method in methods:
+        assert method["security"] == AUTH_MODES[mode]
+        # No integration credentials: API Gateway invokes the alias through the function's
+        # resource policy, so SigV4 callers need execute-api:Invoke only.
+        assert "credentials" not in method["x-amazon-apigateway-integration"]
+    schemes = api["Properties"]["Body"]["securityDefinitions"]
+    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def test_every_event_route_is_in_the_definition_body_so_none_is_left_open(
+    sam: dict[str, Any],
+) -> None:
+    body = sam["Resources"]["PredictApi"]["Properties"]["DefinitionBody"]["paths"]
+    events = sam["Resources"]["PredictFunction"]["Properties"]["Events"].values()
+    assert {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in events} == {
+        (path, method) for path, methods in body.items() for method in methods
+    }
+
+
+def test_api_key_mode_has_a_usage_plan_per_key_and_iam_mode_throttles_the_stage(
+    cfn: dict[str, Any],
 ) -> None:
     limits = {"ThrottleRateLimit": "5", "ThrottleBurstLimit": "9", "DailyQuota": "700"}
-    (plan,) = _of_type(sam_transform(sam, limits), "AWS::ApiGateway::UsagePlan").values()
-    props = plan["Properties"]
-    assert props["Throttle"] == {"RateLimit": "5", "BurstLimit": "9"}
-    assert props["Quota"] == {"Limit": "700", "Period": "DAY"}
-    assert _of_type(cfn, "AWS::ApiGateway::ApiKey")
-    assert _of_type(cfn, "AWS::ApiGateway::UsagePlanKey")
-    assert cfn["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "PredictApiApiKey"}
+    keyed = _deployed(cfn, AuthMode="API_KEY", **limits)
+    (plan,) = _of_type(keyed, "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Properties"]["Throttle"] == {
+        "RateLimit": {"Ref": "ThrottleRateLimit"},
+        "BurstLimit": {"Ref": "ThrottleBurstLimit"},
+    }
+    assert plan["Properties"]["Quota"] == {"Limit": {"Ref": "DailyQuota"}, "Period": "DAY"}
+    assert plan["Properties"]["ApiStages"] == [
+        {"ApiId": {"Ref": "PredictApi"}, "Stage": {"Ref": "PredictApiStage"}}
+    ]
+    (key,) = _of_type(keyed, "AWS::ApiGateway::UsagePlanKey").values()
+    assert key["Properties"]["KeyId"] == {"Ref": "PredictApiApiKey"}
+    assert keyed["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "PredictApiApiKey"}
+    (stage,) = _of_type(keyed, "AWS::ApiGateway::Stage").values()
+    assert "MethodSettings" not in stage["Properties"]
+
+    iam = _deployed(cfn, AuthMode="AWS_IAM")
+    for kind in ("UsagePlan", "ApiKey", "UsagePlanKey"):
+        assert not _of_type(iam, f"AWS::ApiGateway::{kind}"), kind
+    assert "ApiKeyId" not in iam["Outputs"]
+    (stage,) = _of_type(iam, "AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "ThrottleRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ThrottleBurstLimit"},
+        }
+    ]
+
+
+def test_every_deploy_redeploys_the_stage_so_a_new_auth_mode_takes_effect(
+    sam: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SAM names the API deployment after the body as written, Fn::If unresolved: only
+    # AlwaysDeploy makes a changed AuthMode reach the stage.
+    import samtranslator.model.apigateway as apigateway
+
+    def deployment(now: float) -> str:
+        monkeypatch.setattr(apigateway.time, "time", lambda: now)
+        (name,) = _of_type(sam_transform(sam), "AWS::ApiGateway::Deployment")
+        return name
+
+    assert deployment(1_800_000_000.0) != deployment(1_800_000_100.0)
 
 
 def test_access_logs_go_to_a_log_group_with_retention_and_no_cors(cfn: dict[str, Any]) -> None:
