@@ -210,6 +210,18 @@ def local() -> None:
     show_default=True,
 )
 @click.option("--seed", type=int, default=None, help="seed of the canary traffic split")
+@click.option(
+    "--auth-mode",
+    type=click.Choice(["API_KEY", "AWS_IAM", "NONE"]),
+    default=None,
+    help="what the gateway checks: the template's AuthMode unless given; NONE checks nothing",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="LAMBDASERVE_API_KEY",
+    help="the key API_KEY mode accepts (at least 20 characters); default: a new random one",
+)
 def local_up(
     port: int,
     aws_port: int,
@@ -217,6 +229,8 @@ def local_up(
     bundle: Path | None,
     state_dir: Path,
     seed: int | None,
+    auth_mode: str | None,
+    api_key: str | None,
 ) -> None:
     """Serve the template's API on 127.0.0.1:PORT through the same path as production."""
     import shutil
@@ -238,7 +252,11 @@ def local_up(
         aws_port=aws_port,
         bundle=bundle,
         seed=seed,
+        auth_mode=auth_mode,
+        api_key=api_key,
     )
+    if api_key is not None and len(api_key) < 20:
+        _fail("--api-key: API Gateway keys are at least 20 characters")
     stack = LocalStack(settings, log=lambda line: click.echo(line, err=True))
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -246,13 +264,18 @@ def local_up(
     try:
         url = stack.start()
         exports = "\n".join(f"  export {k}={v}" for k, v in stack.environment().items())
+        auth = {
+            "API_KEY": ' -H "x-api-key: $LAMBDASERVE_API_KEY"',
+            "AWS_IAM": " --aws-sigv4 aws:amz:us-east-1:execute-api -u testing:testing",
+            "NONE": "",
+        }[stack.auth_mode]
         click.echo(
             f"lambdaserve local stack up in {time.perf_counter() - started:.1f} s\n"
-            f"API: {url}\n\n"
-            f"  curl -s {url}/health\n"
-            f"  curl -s -X POST {url}/predict -H 'Content-Type: application/json' \\\n"
-            f"    -d @examples/predict-body.json\n\n"
-            f"Point the CLI at it:\n{exports}\n\nCtrl-C stops everything.",
+            f"API: {url}   (AuthMode {stack.auth_mode})\n\n"
+            f"Point the CLI (and curl) at it:\n{exports}\n\n"
+            f"  curl -s{auth} {url}/health\n"
+            f"  curl -s{auth} -X POST {url}/predict -H 'Content-Type: application/json' \\\n"
+            f"    -d @examples/predict-body.json\n\nCtrl-C stops everything.",
         )
         stopping.wait()
     finally:

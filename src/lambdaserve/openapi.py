@@ -113,6 +113,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
             "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
         }
     problem_ref = {"$ref": "#/components/responses/Problem"}
+    forbidden = {"403": {"$ref": "#/components/responses/Forbidden"}}
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -120,6 +121,9 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
             "version": manifest.version or "unpublished",
             "description": f"{manifest.estimator} ({manifest.task}) served by lambdaserve.",
         },
+        # One of the two, whichever the stack's AuthMode is; API Gateway checks it before the
+        # function runs and answers 403 otherwise.
+        "security": [{"apiKey": []}, {"sigv4": []}],
         "paths": {
             "/predict": {
                 "post": {
@@ -142,6 +146,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                             },
                         },
                         **{code: problem_ref for code in ("400", "413", "415", "422", "503")},
+                        **forbidden,
                     },
                 }
             },
@@ -151,6 +156,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                     "responses": {
                         "200": {"description": "the model is loaded"},
                         "503": problem_ref,
+                        **forbidden,
                     },
                 }
             },
@@ -160,13 +166,18 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                     "responses": {
                         "200": {"description": "the model's manifest, public part"},
                         "503": problem_ref,
+                        **forbidden,
                     },
                 }
             },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
-                    "responses": {"200": {"description": "this document"}, "503": problem_ref},
+                    "responses": {
+                        "200": {"description": "this document"},
+                        "503": problem_ref,
+                        **forbidden,
+                    },
                 }
             },
         },
@@ -204,7 +215,40 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                     },
                 },
             },
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "AuthMode API_KEY: a key of the stack's usage plan",
+                },
+                "sigv4": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": (
+                        "AuthMode AWS_IAM: AWS Signature Version 4 (service execute-api) by a "
+                        "principal allowed execute-api:Invoke"
+                    ),
+                    "x-amazon-apigateway-authtype": "awsSigv4",
+                },
+            },
             "responses": {
+                "Forbidden": {
+                    "description": (
+                        "API Gateway refused the request before the model saw it: no such "
+                        "route, or a missing or invalid API key or signature"
+                    ),
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["message"],
+                                "properties": {"message": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
                 "Problem": {
                     "description": "RFC 9457 problem details",
                     "content": {
@@ -212,7 +256,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                             "schema": {"$ref": "#/components/schemas/Problem"}
                         }
                     },
-                }
+                },
             },
         },
     }

@@ -48,6 +48,12 @@ class Running:
         assert pids, f"no container started for version {version}"
         return pids[-1]
 
+    def call(
+        self, path: str, body: Any = None, **kwargs: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        """A request with the stack's API key, as a client of the deployed API sends it."""
+        return request(f"{self.url}{path}", body, key=self.env["LAMBDASERVE_API_KEY"], **kwargs)
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(Path(sys.executable).parent / "lambdaserve"), *args],
@@ -60,14 +66,19 @@ class Running:
 
 
 def request(
-    url: str, body: Any = None, *, raw: bytes | None = None, content_type: str = "application/json"
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    key: str | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(
         url,
         data=data,
         method="POST" if data is not None else "GET",
-        headers={"Content-Type": content_type},
+        headers={"Content-Type": content_type, **({"x-api-key": key} if key else {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as response:
@@ -139,7 +150,7 @@ def stack(sam_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_predict_answers_200_and_says_which_version_served(stack: Running) -> None:
-    status, headers, body = request(f"{stack.url}/predict", BODY)
+    status, headers, body = stack.call("/predict", BODY)
     assert status == 200
     assert len(body["predictions"]) == 2
     assert body["model"] == {"name": "retail-propensity", "version": "1"}
@@ -167,7 +178,7 @@ def test_predict_answers_200_and_says_which_version_served(stack: Running) -> No
 def test_each_error_class_answers_its_4xx_with_problem_json(
     stack: Running, raw: bytes, content_type: str, status: int
 ) -> None:
-    got, headers, body = request(f"{stack.url}/predict", raw=raw, content_type=content_type)
+    got, headers, body = stack.call("/predict", raw=raw, content_type=content_type)
     assert got == status
     assert headers["Content-Type"] == "application/problem+json"
     assert body["status"] == status
@@ -175,11 +186,21 @@ def test_each_error_class_answers_its_4xx_with_problem_json(
     assert body["detail"]
 
 
+def test_the_template_default_auth_mode_wants_the_api_key(stack: Running) -> None:
+    assert "LAMBDASERVE_API_KEY" in stack.env
+    assert request(f"{stack.url}/health")[::2] == (403, {"message": "Forbidden"})
+    assert request(f"{stack.url}/predict", BODY, key="x" * 40)[::2] == (
+        403,
+        {"message": "Forbidden"},
+    )
+    assert stack.call("/health")[0] == 200
+
+
 def test_health_model_and_openapi_answer(stack: Running) -> None:
-    assert request(f"{stack.url}/health")[2]["status"] == "ok"
-    assert request(f"{stack.url}/model")[2]["name"] == "retail-propensity"
-    assert request(f"{stack.url}/openapi.json")[2]["openapi"] == "3.1.0"
-    assert request(f"{stack.url}/admin")[0] == 403  # like API Gateway: no such route
+    assert stack.call("/health")[2]["status"] == "ok"
+    assert stack.call("/model")[2]["name"] == "retail-propensity"
+    assert stack.call("/openapi.json")[2]["openapi"] == "3.1.0"
+    assert stack.call("/admin")[0] == 403  # like API Gateway: no such route
 
 
 def test_canary_split_promote_and_rollback_through_the_cli(
@@ -191,7 +212,7 @@ def test_canary_split_promote_and_rollback_through_the_cli(
     canary = stack.cli("deploy", "retail-propensity", "2", "--canary", "10")
     assert canary.returncode == 0, canary.stderr
     served = Counter(
-        request(f"{stack.url}/predict", BODY)[1]["X-Lambdaserve-Function-Version"]
+        stack.call("/predict", BODY)[1]["X-Lambdaserve-Function-Version"]
         for _ in range(400)
     )
     low, high = binom.interval(0.999, 400, 0.10)
@@ -200,9 +221,9 @@ def test_canary_split_promote_and_rollback_through_the_cli(
     print(f"canary split over 400 requests: {dict(served)}; 99.9% bound [{low:.0f}, {high:.0f}]")
 
     assert stack.cli("promote").returncode == 0
-    assert request(f"{stack.url}/predict", BODY)[1]["X-Lambdaserve-Function-Version"] == "3"
+    assert stack.call("/predict", BODY)[1]["X-Lambdaserve-Function-Version"] == "3"
     assert stack.cli("rollback").returncode == 0
-    status, headers, body = request(f"{stack.url}/predict", BODY)
+    status, headers, body = stack.call("/predict", BODY)
     assert (status, headers["X-Lambdaserve-Function-Version"], body["model"]["version"]) == (
         200,
         "2",
@@ -212,19 +233,19 @@ def test_canary_split_promote_and_rollback_through_the_cli(
 
 
 def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
-    request(f"{stack.url}/predict", BODY)  # make sure version 2's container is up
+    stack.call("/predict", BODY)  # make sure version 2's container is up
     pid = stack.worker_pid("2")
     os.kill(pid, signal.SIGSTOP)  # frozen: the next request is sent but never answered
     answers: list[int] = []
     caller = threading.Thread(
-        target=lambda: answers.append(request(f"{stack.url}/predict", BODY)[0])
+        target=lambda: answers.append(stack.call("/predict", BODY)[0])
     )
     caller.start()
     time.sleep(1.0)
     os.kill(pid, signal.SIGKILL)
     caller.join(timeout=30)
     assert answers == [502]
-    assert request(f"{stack.url}/predict", BODY)[0] == 200
+    assert stack.call("/predict", BODY)[0] == 200
     assert stack.worker_pid("2") != pid
 
 
@@ -239,6 +260,8 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_answer(stack: Running) ->
             str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"{stack.url}/openapi.json",
+            "--header",
+            f"x-api-key:{stack.env['LAMBDASERVE_API_KEY']}",
             "--checks",
             "all",
             "--exclude-checks",

@@ -281,7 +281,10 @@ def _deployed(cfn: dict[str, Any], **parameters: str) -> dict[str, Any]:
     }
 
 
-AUTH_MODES = {"API_KEY": [{"api_key": []}], "AWS_IAM": [{"AWS_IAM": []}]}
+AUTH_MODES: dict[str, list[dict[str, list[str]]]] = {
+    "API_KEY": [{"api_key": []}],
+    "AWS_IAM": [{"AWS_IAM": []}],
+}
 
 
 @pytest.mark.parametrize("mode", AUTH_MODES)
@@ -372,7 +375,11 @@ def test_access_logs_go_to_a_log_group_with_retention_and_no_cors(cfn: dict[str,
     (stage,) = _of_type(cfn, "AWS::ApiGateway::Stage").values()
     setting = stage["Properties"]["AccessLogSetting"]
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
-    assert json.loads(setting["Format"].replace("\n", ""))["requestId"] == "$context.requestId"
+    fields = json.loads(setting["Format"].replace("\n", ""))
+    assert fields["requestId"] == "$context.requestId"
+    # Who called: the key in AuthMode API_KEY, the IAM principal in AWS_IAM.
+    assert fields["apiKeyId"] == "$context.identity.apiKeyId"
+    assert fields["userArn"] == "$context.identity.userArn"
     group = cfn["Resources"]["ApiAccessLogGroup"]["Properties"]
     assert group["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
     (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()

@@ -26,6 +26,19 @@ def test_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
     assert set(doc["paths"]) == {"/predict", "/health", "/model", "/openapi.json"}
 
 
+def test_every_operation_needs_an_api_key_or_sigv4_and_documents_the_403(
+    doc: dict[str, Any],
+) -> None:
+    assert doc["security"] == [{"apiKey": []}, {"sigv4": []}]
+    schemes = doc["components"]["securitySchemes"]
+    assert (schemes["apiKey"]["in"], schemes["apiKey"]["name"]) == ("header", "x-api-key")
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    for methods in doc["paths"].values():
+        for operation in methods.values():
+            assert "security" not in operation
+            assert operation["responses"]["403"] == {"$ref": "#/components/responses/Forbidden"}
+
+
 def test_request_schema_carries_names_types_enums_and_ranges(doc: dict[str, Any]) -> None:
     props = doc["components"]["schemas"]["Instance"]["properties"]
     assert props["recency_days"] == {

@@ -3,7 +3,8 @@
 Each HTTP request becomes a REST proxy event; the alias is resolved per request (its version
 and RoutingConfig weights, which moto stores but does not apply); the chosen version's worker
 answers; the handler's response becomes the HTTP response. Like API Gateway, an unknown route
-is a 403 and a function that fails is a 502.
+is a 403, a request that fails the AuthMode's check (API key or SigV4) is a 403 before any
+function runs, and a function that fails is a 502.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from lambdaserve.local.auth import AuthCheck, allow_all
 from lambdaserve.local.worker import Reply, WorkerCrashedError
 
 VERSION_HEADER = "X-Lambdaserve-Function-Version"
@@ -109,9 +111,11 @@ class Gateway:
         stage: str = "v1",
         host: str = "127.0.0.1",
         seed: int | None = None,
+        auth: AuthCheck = allow_all,
     ) -> None:
         self.routes = {(r.method.upper(), r.path) for r in routes}
         self.resolve, self.dispatch, self.stage = resolve, dispatch, stage
+        self.auth = auth
         # Splits canary traffic, not a secret; seedable so tests can repeat it (bandit B311).
         self._random = random.Random(seed)  # nosec B311
         self._random_lock = threading.Lock()
@@ -166,6 +170,15 @@ class Gateway:
                 headers: dict[str, list[str]] = {}
                 for name, value in self.headers.items():
                     headers.setdefault(name, []).append(value)
+                by_name: dict[str, list[str]] = {}
+                for name, values in headers.items():
+                    by_name.setdefault(name.lower(), []).extend(values)
+                refused = gateway.auth(
+                    self.command, self.path, {k: ",".join(v) for k, v in by_name.items()}, body
+                )
+                if refused is not None:
+                    self._message(403, refused, [])
+                    return
                 event = rest_event(
                     self.command, self.path, headers, body, gateway.stage, self.client_address[0]
                 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import random
+import secrets
+import string
 import threading
 import zipfile
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from typing import Any
 import boto3
 
 from lambdaserve.deploy import Deployer
+from lambdaserve.local.auth import make_check
 from lambdaserve.local.build import BuiltFunction, TemplateResolver, load_template
 from lambdaserve.local.endpoint import AwsEndpoint
 from lambdaserve.local.gateway import Gateway, Route, pick_version
@@ -49,6 +52,8 @@ class Settings:
     bundle: Path | None = None
     function_id: str = "PredictFunction"
     seed: int | None = None
+    auth_mode: str | None = None  # None: the template's AuthMode
+    api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
 
 
 def zip_files(files: dict[str, str]) -> bytes:
@@ -75,6 +80,12 @@ class LocalStack:
         self._lock = threading.Lock()
         self.gateway: Gateway | None = None
         self.signing_key = ""
+        resolver = TemplateResolver(self.template)
+        self.auth_mode = settings.auth_mode or resolver.values.get("AuthMode", "NONE")
+        self.api_key = ""
+        if self.auth_mode == "API_KEY":
+            alphabet = string.ascii_letters + string.digits
+            self.api_key = settings.api_key or "".join(secrets.choice(alphabet) for _ in range(40))
 
     # -- AWS clients -------------------------------------------------------------------
     def client(self, name: str, direct: bool = False) -> Any:
@@ -123,6 +134,13 @@ class LocalStack:
             self._dispatch,
             stage=TemplateResolver(self.template).values.get("StageName", "v1"),
             seed=self.settings.seed,
+            # AWS_IAM: requests signed with this stack's own credentials (printed by `up`).
+            auth=make_check(
+                self.auth_mode,
+                {self.api_key},
+                {CREDENTIALS["aws_access_key_id"]: CREDENTIALS["aws_secret_access_key"]},
+                REGION,
+            ),
         )
         self.gateway.start()
         return self.gateway.url
@@ -145,6 +163,7 @@ class LocalStack:
             "LAMBDASERVE_FUNCTION": FUNCTION,
             "LAMBDASERVE_SSM_PREFIX": SSM_PREFIX,
             "LAMBDASERVE_SIGNING_KEY": self.signing_key,
+            **({"LAMBDASERVE_API_KEY": self.api_key} if self.api_key else {}),
         }
 
     def _train_sample(self) -> Path:
