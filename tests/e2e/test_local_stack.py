@@ -48,9 +48,7 @@ class Running:
         assert pids, f"no container started for version {version}"
         return pids[-1]
 
-    def call(
-        self, path: str, body: Any = None, **kwargs: Any
-    ) -> tuple[int, dict[str, str], Any]:
+    def call(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
         """A request with the stack's API key, as a client of the deployed API sends it."""
         return request(f"{self.url}{path}", body, key=self.env["LAMBDASERVE_API_KEY"], **kwargs)
 
@@ -212,8 +210,7 @@ def test_canary_split_promote_and_rollback_through_the_cli(
     canary = stack.cli("deploy", "retail-propensity", "2", "--canary", "10")
     assert canary.returncode == 0, canary.stderr
     served = Counter(
-        stack.call("/predict", BODY)[1]["X-Lambdaserve-Function-Version"]
-        for _ in range(400)
+        stack.call("/predict", BODY)[1]["X-Lambdaserve-Function-Version"] for _ in range(400)
     )
     low, high = binom.interval(0.999, 400, 0.10)
     assert set(served) == {"2", "3"}
@@ -237,9 +234,7 @@ def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
     pid = stack.worker_pid("2")
     os.kill(pid, signal.SIGSTOP)  # frozen: the next request is sent but never answered
     answers: list[int] = []
-    caller = threading.Thread(
-        target=lambda: answers.append(stack.call("/predict", BODY)[0])
-    )
+    caller = threading.Thread(target=lambda: answers.append(stack.call("/predict", BODY)[0]))
     caller.start()
     time.sleep(1.0)
     os.kill(pid, signal.SIGKILL)
