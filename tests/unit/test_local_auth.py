@@ -14,8 +14,8 @@ from botocore.credentials import Credentials
 from lambdaserve.local.auth import (
     BAD_SIGNATURE,
     FORBIDDEN,
-    INVALID_TOKEN,
-    MISSING_TOKEN,
+    UNKNOWN_ACCESS_KEY,
+    NOT_AUTHENTICATED,
     ApiKeyCheck,
     SigV4Check,
     allow_all,
@@ -80,7 +80,7 @@ def test_a_session_token_signed_in_passes() -> None:
         (lambda m, p, h, b: (m, p, {**h, "content-type": "text/plain"}, b), BAD_SIGNATURE),
         (
             lambda m, p, h, b: (m, p, {k: v for k, v in h.items() if k != "authorization"}, b),
-            MISSING_TOKEN,
+            NOT_AUTHENTICATED,
         ),
     ],
     ids=["body", "path", "method", "host", "signed-header", "no-signature"],
@@ -91,7 +91,7 @@ def test_anything_changed_after_signing_is_refused(tamper: Any, message: str) ->
 
 def test_wrong_secret_unknown_key_region_and_service_are_refused() -> None:
     assert sigv4()(*signed(secret="not-the-secret")) == BAD_SIGNATURE
-    assert sigv4()(*signed(access_key="AKIDSOMEONEELSE")) == INVALID_TOKEN
+    assert sigv4()(*signed(access_key="AKIDSOMEONEELSE")) == UNKNOWN_ACCESS_KEY
     assert "region" in str(sigv4()(*signed(region="eu-west-1")))
     assert "service" in str(sigv4()(*signed(service="lambda")))
 

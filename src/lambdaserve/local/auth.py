@@ -19,9 +19,9 @@ AuthCheck = Callable[[str, str, Mapping[str, str], bytes], str | None]
 
 AUTH_MODES = ("API_KEY", "AWS_IAM", "NONE")
 
-MISSING_TOKEN = "Missing Authentication Token"
+NOT_AUTHENTICATED = "Missing Authentication Token"
 FORBIDDEN = "Forbidden"
-INVALID_TOKEN = "The security token included in the request is invalid."
+UNKNOWN_ACCESS_KEY = "The security token included in the request is invalid."
 BAD_SIGNATURE = (
     "The request signature we calculated does not match the signature you provided. Check "
     "your AWS Secret Access Key and signing method. Consult the service documentation for "
@@ -75,7 +75,7 @@ class SigV4Check:
     ) -> str | None:
         header = headers.get("authorization")
         if not header:
-            return MISSING_TOKEN
+            return NOT_AUTHENTICATED
         parsed = _AUTHORIZATION.match(header)
         if parsed is None:
             return (
@@ -85,7 +85,7 @@ class SigV4Check:
         access_key, _, scope = parsed["credential"].partition("/")
         secret = self.secrets.get(access_key)
         if secret is None:
-            return INVALID_TOKEN
+            return UNKNOWN_ACCESS_KEY
         date, _, rest = scope.partition("/")
         region, _, rest = rest.partition("/")
         service, _, terminator = rest.partition("/")
