@@ -14,8 +14,8 @@ from botocore.credentials import Credentials
 from lambdaserve.local.auth import (
     BAD_SIGNATURE,
     FORBIDDEN,
-    UNKNOWN_ACCESS_KEY,
     NOT_AUTHENTICATED,
+    UNKNOWN_ACCESS_KEY,
     ApiKeyCheck,
     SigV4Check,
     allow_all,
