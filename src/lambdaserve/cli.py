@@ -242,6 +242,8 @@ def local_up(
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
+    if api_key is not None and len(api_key) < 20:
+        _fail("--api-key: API Gateway keys are at least 20 characters")
     started = time.perf_counter()
     shutil.rmtree(state_dir / "layers", ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -255,8 +257,6 @@ def local_up(
         auth_mode=auth_mode,
         api_key=api_key,
     )
-    if api_key is not None and len(api_key) < 20:
-        _fail("--api-key: API Gateway keys are at least 20 characters")
     stack = LocalStack(settings, log=lambda line: click.echo(line, err=True))
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -121,3 +121,17 @@ def test_bundle_command_refuses_a_model_pickled_by_another_sklearn(
     assert result.exit_code == 1
     assert "1.2.0" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_local_up_refuses_an_api_key_api_gateway_would_not_accept(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    result = CliRunner().invoke(
+        main, ["local", "up", "--build-dir", str(tmp_path), "--api-key", "short"]
+    )
+    assert result.exit_code != 0
+    assert "at least 20 characters" in result.output
+    result = CliRunner().invoke(
+        main, ["local", "up", "--build-dir", str(tmp_path), "--auth-mode", "COGNITO"]
+    )
+    assert result.exit_code == 2
+    assert "API_KEY" in result.output
