@@ -11,6 +11,7 @@ import click
 
 from lambdaserve import cli_release
 from lambdaserve.bundle import BundleError
+from lambdaserve.local.auth import AUTH_MODES, valid_api_key
 from lambdaserve.manifest import ManifestError
 
 _FAILURES = (BundleError, ManifestError, OSError)
@@ -18,6 +19,13 @@ _FAILURES = (BundleError, ManifestError, OSError)
 
 def _fail(message: str) -> None:
     raise click.ClickException(message)
+
+
+def _api_key(key: str | None) -> str | None:
+    try:
+        return None if key is None else valid_api_key(key)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--api-key") from exc
 
 
 def _summary(manifest: Any, out: Path) -> str:
@@ -212,7 +220,7 @@ def local() -> None:
 @click.option("--seed", type=int, default=None, help="seed of the canary traffic split")
 @click.option(
     "--auth-mode",
-    type=click.Choice(["API_KEY", "AWS_IAM", "NONE"]),
+    type=click.Choice(AUTH_MODES),
     default=None,
     help="what the gateway checks: the template's AuthMode unless given; NONE checks nothing",
 )
@@ -220,6 +228,7 @@ def local() -> None:
     "--api-key",
     default=None,
     envvar="LAMBDASERVE_API_KEY",
+    callback=lambda _ctx, _param, key: _api_key(key),
     help="the key API_KEY mode accepts (at least 20 characters); default: a new random one",
 )
 def local_up(
@@ -242,8 +251,6 @@ def local_up(
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
-    if api_key is not None and len(api_key) < 20:
-        _fail("--api-key: API Gateway keys are at least 20 characters")
     started = time.perf_counter()
     shutil.rmtree(state_dir / "layers", ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -264,11 +271,7 @@ def local_up(
     try:
         url = stack.start()
         exports = "\n".join(f"  export {k}={v}" for k, v in stack.environment().items())
-        auth = {
-            "API_KEY": ' -H "x-api-key: $LAMBDASERVE_API_KEY"',
-            "AWS_IAM": " --aws-sigv4 aws:amz:us-east-1:execute-api -u testing:testing",
-            "NONE": "",
-        }[stack.auth_mode]
+        auth = stack.curl_auth()
         click.echo(
             f"lambdaserve local stack up in {time.perf_counter() - started:.1f} s\n"
             f"API: {url}   (AuthMode {stack.auth_mode})\n\n"

@@ -168,11 +168,10 @@ class Gateway:
                     self._message(403, "Missing Authentication Token", [])
                     return
                 headers: dict[str, list[str]] = {}
+                by_name: dict[str, list[str]] = {}  # what the auth check reads
                 for name, value in self.headers.items():
                     headers.setdefault(name, []).append(value)
-                by_name: dict[str, list[str]] = {}
-                for name, values in headers.items():
-                    by_name.setdefault(name.lower(), []).extend(values)
+                    by_name.setdefault(name.lower(), []).append(value)
                 refused = gateway.auth(
                     self.command, self.path, {k: ",".join(v) for k, v in by_name.items()}, body
                 )

@@ -80,8 +80,8 @@ class LocalStack:
         self._lock = threading.Lock()
         self.gateway: Gateway | None = None
         self.signing_key = ""
-        resolver = TemplateResolver(self.template)
-        self.auth_mode = settings.auth_mode or resolver.values.get("AuthMode", "NONE")
+        self.parameters = TemplateResolver(self.template).values
+        self.auth_mode = settings.auth_mode or self.parameters.get("AuthMode", "NONE")
         self.api_key = ""
         if self.auth_mode == "API_KEY":
             alphabet = string.ascii_letters + string.digits
@@ -132,7 +132,7 @@ class LocalStack:
             routes,
             self._alias,
             self._dispatch,
-            stage=TemplateResolver(self.template).values.get("StageName", "v1"),
+            stage=self.parameters.get("StageName", "v1"),
             seed=self.settings.seed,
             # AWS_IAM: requests signed with this stack's own credentials (printed by `up`).
             auth=make_check(
@@ -151,6 +151,14 @@ class LocalStack:
             self.gateway.stop()
         self.pool.stop_all()
         self.endpoint.stop()
+
+    def curl_auth(self) -> str:
+        """What curl needs to pass this stack's auth check (after `environment()`'s exports)."""
+        return {
+            "API_KEY": ' -H "x-api-key: $LAMBDASERVE_API_KEY"',
+            "AWS_IAM": f" --aws-sigv4 aws:amz:{REGION}:execute-api -u {MOTO_KEY}:{MOTO_KEY}",
+            "NONE": "",
+        }[self.auth_mode]
 
     def environment(self) -> dict[str, str]:
         """What points the CLI (or any AWS client) at this stack."""
