@@ -15,6 +15,7 @@ from lambdaserve.deploy import Deployer, DeployError
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
 from lambdaserve.signing import ManifestSigner
+from lambdaserve.trust import KEY_ENV, UntrustedModelError, resolve_signing_key
 from lambdaserve.validation import LambdaInvoker
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     import boto3
 
-FAILURES = (DeployError, RegistryError, ManifestError, OSError)
+FAILURES = (DeployError, RegistryError, ManifestError, UntrustedModelError, OSError)
 
 
 @dataclass
@@ -66,9 +67,37 @@ class Services:
             )
         return str(value)
 
-    def registry(self) -> Registry:
-        key = self.signing_key or self._outputs.get("SigningKeyArn")
-        signer = ManifestSigner(self.client("kms"), key) if key else None
+    def _function_name(self) -> str | None:
+        return self.function or self._outputs.get(_OUTPUT_OF["function"])
+
+    def _publish_key(self) -> str | None:
+        """The key publish signs with: the stack's (the function names it), else the caller's."""
+        function = self._function_name()
+        function_key = None
+        if function:
+            config = self.client("lambda").get_function_configuration(FunctionName=function)
+            function_key = config.get("Environment", {}).get("Variables", {}).get(KEY_ENV)
+        stack_key = self._outputs.get("SigningKeyArn")
+        if not (function_key or stack_key or self.signing_key):
+            return None
+        return resolve_signing_key(
+            function or "this registry",
+            function_key=function_key,
+            stack_key=stack_key,
+            explicit=self.signing_key,
+        )
+
+    def registry(self, *, for_publish: bool = False) -> Registry:
+        signer = None
+        if for_publish:
+            key = self._publish_key()
+            if key is None:
+                click.echo(
+                    "WARNING: no signing key known: publishing UNSIGNED; deploys will refuse "
+                    "this version (pass --stack or --signing-key to sign)",
+                    err=True,
+                )
+            signer = ManifestSigner(self.client("kms"), key) if key else None
         return Registry(
             self.need("bucket"), self.client("s3"), self.client("lambda"), signer=signer
         )
@@ -92,6 +121,9 @@ class Services:
             ssm=self.client("ssm") if prefix else None,
             ssm_prefix=prefix,
             progress=lambda line: click.echo(line, err=True),
+            kms=self.client("kms"),
+            signing_key=self.signing_key,
+            stack_signing_key=self._outputs.get("SigningKeyArn"),
         )
 
 
@@ -117,6 +149,12 @@ def _run(fn: Callable[[], Any]) -> Any:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (shape in README)")
+insecure_option = click.option(
+    "--insecure-skip-verify",
+    is_flag=True,
+    help="DANGER: serve without verifying the signature and layer (throwaway dev registries); "
+    "warned and recorded in the history",
+)
 
 
 def register(main: click.Group) -> None:
@@ -137,7 +175,9 @@ def register(main: click.Group) -> None:
         """Verify a bundle, give it the next version in the registry, publish its layer."""
         services = _services(ctx)
         published = _run(
-            lambda: services.registry().publish(bundle_dir, services.caller(), version)
+            lambda: services.registry(for_publish=True).publish(
+                bundle_dir, services.caller(), version
+            )
         )
         _emit(
             published.summary(),
@@ -190,12 +230,25 @@ def register(main: click.Group) -> None:
         help="route this percentage to the new version; the rest stays",
     )
     @click.option("--reason", default="", help="why, for the deployment history")
+    @insecure_option
     @click.pass_context
     def deploy(
-        ctx: click.Context, name: str, version: str, canary: float | None, reason: str
+        ctx: click.Context,
+        name: str,
+        version: str,
+        canary: float | None,
+        reason: str,
+        insecure_skip_verify: bool,
     ) -> None:
-        """Pin a published model in a new function version, validate it, move the alias."""
-        state = _run(lambda: _services(ctx).deployer().deploy(name, version, canary, reason))
+        """Verify a published model, pin it in a new function version, validate it, move the
+        alias."""
+        state = _run(
+            lambda: (
+                _services(ctx)
+                .deployer()
+                .deploy(name, version, canary, reason, insecure_skip_verify=insecure_skip_verify)
+            )
+        )
         click.echo(
             f"{_services(ctx).alias} -> version {state.version}"
             + (f" with canary {state.weights}" if state.weights else "")
@@ -203,19 +256,33 @@ def register(main: click.Group) -> None:
 
     @main.command("promote")
     @click.option("--reason", default="")
+    @insecure_option
     @click.pass_context
-    def promote(ctx: click.Context, reason: str) -> None:
-        """Send all traffic to the canary version."""
-        state = _run(lambda: _services(ctx).deployer().promote(reason))
+    def promote(ctx: click.Context, reason: str, insecure_skip_verify: bool) -> None:
+        """Verify the canary version's model again, then send all traffic to it."""
+        state = _run(
+            lambda: (
+                _services(ctx).deployer().promote(reason, insecure_skip_verify=insecure_skip_verify)
+            )
+        )
         click.echo(f"{_services(ctx).alias} -> version {state.version}")
 
     @main.command("rollback")
     @click.option("--to", "to", default=None, help="function version (default: the previous one)")
     @click.option("--reason", default="")
+    @insecure_option
     @click.pass_context
-    def rollback(ctx: click.Context, to: str | None, reason: str) -> None:
+    def rollback(
+        ctx: click.Context, to: str | None, reason: str, insecure_skip_verify: bool
+    ) -> None:
         """Point the alias back at the previously live version, in one call."""
-        state = _run(lambda: _services(ctx).deployer().rollback(to, reason))
+        state = _run(
+            lambda: (
+                _services(ctx)
+                .deployer()
+                .rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
+            )
+        )
         click.echo(f"{_services(ctx).alias} -> version {state.version}")
 
     @main.command("status")

@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve.registry import ModelVersion, Registry
-from lambdaserve.signing import SignatureError
+from lambdaserve.trust import (
+    KEY_ENV,
+    PREVIOUSLY_VERIFIED,
+    SKIPPED,
+    STACK_SAMPLE,
+    UNVERIFIED_MARK,
+    ForeignLayerError,
+    ModelVerifier,
+    NoSigningKeyError,
+    UnverifiedVersionError,
+    Verification,
+    resolve_signing_key,
+)
 from lambdaserve.validation import (
     InvocationError,
     Invoker,
@@ -20,6 +32,7 @@ from lambdaserve.validation import (
 )
 
 if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
@@ -97,8 +110,13 @@ class Deployer:
         progress: Callable[[str], None] = lambda _: None,
         sleep: Callable[[float], None] = time.sleep,
         wait_seconds: float = 300,
+        kms: KMSClient | None = None,
+        signing_key: str | None = None,
+        stack_signing_key: str | None = None,
     ) -> None:
         self.registry, self.lam, self.invoker = registry, lambda_client, invoker
+        # The function's own SIGNING_KEY_ARN is the trust anchor; these must agree with it.
+        self.kms, self.signing_key, self.stack_signing_key = kms, signing_key, stack_signing_key
         self.function, self.alias, self.caller = function, alias, caller
         self.ssm, self.ssm_prefix = ssm, ssm_prefix
         self.progress, self.sleep, self.wait_seconds = progress, sleep, wait_seconds
@@ -110,26 +128,29 @@ class Deployer:
         return AliasState(alias["FunctionVersion"], dict(weights))
 
     def deploy(
-        self, name: str, version: str, canary_percent: float | None = None, reason: str = ""
+        self,
+        name: str,
+        version: str,
+        canary_percent: float | None = None,
+        reason: str = "",
+        *,
+        insecure_skip_verify: bool = False,
     ) -> AliasState:
-        """Pin the model in a new function version, validate it, then move the alias."""
+        """Verify the model, pin it in a new function version, validate it, move the alias."""
         if canary_percent is not None and not 0 < canary_percent < 100:
             raise DeployError("--canary is a percentage between 0 and 100 (exclusive)")
         model = self.registry.get(name, version)
-        if self.registry.signer is not None:
-            try:
-                self.registry.signer.verify(model.raw_manifest, model.signature)
-            except SignatureError as exc:
-                raise DeployError(f"refusing {name} v{version}: {exc}") from None
         if not model.layer_arn:
             raise DeployError(f"{name} v{version} has no layer in the registry")
+        latest = self._config(None)
+        verification = self._verify(model, latest, insecure_skip_verify)
         before = self.state()
         if before.weights:
             raise DeployError(
                 f"a canary is in progress on {self.alias} ({before.weights}): "
                 "promote or rollback it first"
             )
-        new_version = self._publish(model)
+        new_version = self._publish(model, latest, verification)
         if new_version == before.version:
             raise DeployError(f"{self.alias} already serves version {new_version} with this model")
         self.progress(
@@ -150,25 +171,35 @@ class Deployer:
             after = AliasState(new_version)
         else:
             after = AliasState(before.version, {new_version: round(canary_percent / 100, 4)})
-        self._move(before, after, reason or f"deploy {name} v{version}", model.version)
+        self._move(
+            before, after, reason or f"deploy {name} v{version}", model.version, verification
+        )
         if not after.weights:
             self._write_ssm(self._config(new_version))
         return after
 
-    def promote(self, reason: str = "") -> AliasState:
-        """Send all traffic to the canary version."""
+    def promote(self, reason: str = "", *, insecure_skip_verify: bool = False) -> AliasState:
+        """Verify the canary version's model again, then send all traffic to it."""
         before = self.state()
         if not before.weights:
             raise DeployError(f"no canary on {self.alias} to promote")
         (canary,) = before.weights
         config = self._config(canary)
+        verification = self._verify_version(canary, config, insecure_skip_verify)
         after = AliasState(canary)
-        self._move(before, after, reason or "promote", _env(config).get("MODEL_VERSION"))
+        self._move(
+            before, after, reason or "promote", _env(config).get("MODEL_VERSION"), verification
+        )
         self._write_ssm(config)
         return after
 
-    def rollback(self, to: str | None = None, reason: str = "") -> AliasState:
-        """Point the alias back at the previously live version, in one UpdateAlias call."""
+    def rollback(
+        self, to: str | None = None, reason: str = "", *, insecure_skip_verify: bool = False
+    ) -> AliasState:
+        """Point the alias back at the previously live version, in one UpdateAlias call.
+
+        Function versions are immutable, so one verified when it went live is not verified
+        again; one that went live with --insecure-skip-verify needs that flag again."""
         before = self.state()
         target = to or (before.version if before.weights else self._previous(before.version))
         if target is None:
@@ -179,7 +210,15 @@ class Deployer:
         if after == before:
             raise DeployError(f"{self.alias} already serves version {target} alone")
         config = self._config(target)
-        self._move(before, after, reason or "rollback", _env(config).get("MODEL_VERSION"))
+        if UNVERIFIED_MARK in config.get("Description", "") and not insecure_skip_verify:
+            raise UnverifiedVersionError(
+                f"version {target} went live without verification: roll back to it with "
+                "--insecure-skip-verify, or deploy a verified model"
+            )
+        verification = self._skipped() if insecure_skip_verify else PREVIOUSLY_VERIFIED
+        self._move(
+            before, after, reason or "rollback", _env(config).get("MODEL_VERSION"), verification
+        )
         self._write_ssm(config)
         return after
 
@@ -207,8 +246,57 @@ class Deployer:
             )
         return {"function": self.function, "alias": self.alias, "versions": versions}
 
-    def _publish(self, model: ModelVersion) -> str:
-        config = self.lam.get_function_configuration(FunctionName=self.function)
+    def _verify(
+        self, model: ModelVersion, latest: dict[str, Any], insecure_skip_verify: bool
+    ) -> Verification:
+        """The stack's key signed this manifest; the layer is the registry's, byte for byte."""
+        if insecure_skip_verify:
+            return self._skipped()
+        key = resolve_signing_key(
+            self.function,
+            function_key=_env(latest).get(KEY_ENV),
+            stack_key=self.stack_signing_key,
+            explicit=self.signing_key,
+        )
+        if self.kms is None:
+            raise NoSigningKeyError("no KMS client to verify the manifest signature with")
+        self.progress(f"verifying {model.name} v{model.version} against key {key}")
+        verifier = ModelVerifier(self.kms, self.lam, self.registry, key)
+        return verifier.verify(model, latest["FunctionArn"])
+
+    def _verify_version(
+        self, version: str, config: dict[str, Any], insecure_skip_verify: bool
+    ) -> Verification:
+        """The model a published function version serves, verified as a deploy would."""
+        if insecure_skip_verify:
+            return self._skipped()
+        env = _env(config)
+        if not env.get("MODEL_VERSION"):
+            return STACK_SAMPLE  # the template's own ModelLayer, built with the stack
+        model = self.registry.get(env.get("MODEL_NAME", ""), env["MODEL_VERSION"])
+        attached = [layer["Arn"] for layer in config.get("Layers", [])]
+        if not attached or attached[-1] != model.layer_arn:
+            raise ForeignLayerError(
+                f"version {version} does not serve the registry's layer of "
+                f"{model.name} v{model.version}"
+            )
+        if env.get("MODEL_SHA256") != model.manifest.sha256:
+            raise ForeignLayerError(
+                f"version {version} pins sha256 {env.get('MODEL_SHA256', '')[:12]}, "
+                f"not the signed manifest's {model.manifest.sha256[:12]}"
+            )
+        return self._verify(model, self._config(None), insecure_skip_verify=False)
+
+    def _skipped(self) -> Verification:
+        self.progress(
+            "WARNING: --insecure-skip-verify: the model's signature and layer are NOT "
+            "verified; this is recorded in the deployment history"
+        )
+        return SKIPPED
+
+    def _publish(
+        self, model: ModelVersion, config: dict[str, Any], verification: Verification
+    ) -> str:
         layers = [layer["Arn"] for layer in config.get("Layers", [])]
         # A registry model layer is always last and overlays the sample's /opt/model:
         # replace it if there is one, else add it (template.yaml keeps the same shape).
@@ -230,10 +318,10 @@ class Deployer:
             FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
         )
         self._wait_updated()
-        published = self.lam.publish_version(
-            FunctionName=self.function,
-            Description=f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}",
-        )
+        description = f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}"
+        if verification.status == "skipped":
+            description += f" {UNVERIFIED_MARK}"
+        published = self.lam.publish_version(FunctionName=self.function, Description=description)
         self.progress(f"published version {published['Version']}")
         return published["Version"]
 
@@ -256,7 +344,12 @@ class Deployer:
             self.sleep(2)
 
     def _move(
-        self, before: AliasState, after: AliasState, reason: str, model_version: str | None
+        self,
+        before: AliasState,
+        after: AliasState,
+        reason: str,
+        model_version: str | None,
+        verification: Verification,
     ) -> None:
         self.lam.update_alias(
             FunctionName=self.function,
@@ -274,10 +367,14 @@ class Deployer:
                 "to": after.to_dict(),
                 "model_version": model_version,
                 "reason": reason,
+                "verification": verification.record(),
             }
         )
 
-    def _config(self, version: str) -> dict[str, Any]:
+    def _config(self, version: str | None) -> dict[str, Any]:
+        """A version's configuration (None: the unpublished $LATEST)."""
+        if version is None:
+            return dict(self.lam.get_function_configuration(FunctionName=self.function))
         config = self.lam.get_function_configuration(FunctionName=self.function, Qualifier=version)
         return dict(config)
 

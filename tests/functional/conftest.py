@@ -13,9 +13,12 @@ from moto import mock_aws
 from support import ROOT, InProcessInvoker
 
 from lambdaserve import manifest
+from lambdaserve.deploy import Deployer
 from lambdaserve.local.build import load_template
 from lambdaserve.local.stack import zip_files
 from lambdaserve.registry import Registry, layer_zip
+from lambdaserve.signing import ManifestSigner
+from lambdaserve.trust import KEY_ENV
 
 BUCKET = "lambdaserve-registry-test"
 FUNCTION = "lambdaserve-PredictFunction"
@@ -44,17 +47,30 @@ class Account:
     ssm: Any
     kms: Any
     signing_key: str
-    registry: Registry
+    registry: Registry  # signs with the stack's key, as `lambdaserve publish` does
     invoker: InProcessInvoker
     function: str = FUNCTION
     bucket: str = BUCKET
+
+    def deployer(self, **overrides: Any) -> Deployer:
+        """A deployer of this account's function, verifying with KMS as the CLI does."""
+        settings: dict[str, Any] = {
+            "registry": self.registry,
+            "lambda_client": self.lam,
+            "invoker": self.invoker,
+            "function": self.function,
+            "kms": self.kms,
+            **overrides,
+        }
+        return Deployer(**settings)
 
 
 @pytest.fixture
 def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
     with mock_aws():
-        s3, lam = boto3.client("s3"), boto3.client("lambda")
+        s3, lam, kms = boto3.client("s3"), boto3.client("lambda"), boto3.client("kms")
         s3.create_bucket(Bucket=BUCKET)
+        key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
         role = boto3.client("iam").create_role(RoleName="predict", AssumeRolePolicyDocument="{}")[
             "Role"
         ]["Arn"]
@@ -68,7 +84,9 @@ def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
                 **glob["Environment"]["Variables"],
                 **props["Environment"]["Variables"],
             }.items()
+            if k != KEY_ENV  # !GetAtt ModelSigningKey.Arn: the key made above
         }
+        env[KEY_ENV] = key
         sample_zip = layer_zip(sample_bundle, manifest.read(sample_bundle))
         zips = {}
         layers = []
@@ -97,7 +115,7 @@ def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
             Publish=True,
         )
         lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
-        registry = Registry(BUCKET, s3, lam)
+        registry = Registry(BUCKET, s3, lam, signer=ManifestSigner(kms, key))
 
         def layer_zips(arn: str) -> bytes:
             if arn in zips:
@@ -106,8 +124,6 @@ def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
             assert found, f"unknown layer {arn}"
             return registry.layer_zip_bytes(found.name, found.version)
 
-        kms = boto3.client("kms")
-        key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
         yield Account(
             s3=s3,
             lam=lam,

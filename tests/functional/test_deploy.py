@@ -12,16 +12,14 @@ from functional.conftest import Account
 
 from lambdaserve import manifest
 from lambdaserve.deploy import SSM_KEYS, AliasState, Deployer, DeployError
+from lambdaserve.local.stack import zip_files
+from lambdaserve.signing import ManifestSigner
 
 SSM_PREFIX = "/lambdaserve/test"
 
 
 def _deployer(account: Account, sleeps: list[float] | None = None) -> Deployer:
-    return Deployer(
-        registry=account.registry,
-        lambda_client=account.lam,
-        invoker=account.invoker,
-        function=account.function,
+    return account.deployer(
         caller="arn:aws:iam::123456789012:user/alice",
         ssm=account.ssm,
         ssm_prefix=SSM_PREFIX,
@@ -49,6 +47,34 @@ class CallLog:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
+
+
+def _resign(account: Account, key: str, manifest_bytes: bytes) -> None:
+    """Replace a version's manifest *and* sign it with the stack's key: a signer's mistake,
+    which only golden validation can catch. The layer is rebuilt to match, as publish would."""
+    signature = ManifestSigner(account.kms, account.signing_key).sign(manifest_bytes)
+    prefix = key.rsplit("/", 1)[0]
+    model = account.s3.get_object(Bucket=account.bucket, Key=f"{prefix}/model.joblib")
+    content = zip_files(
+        {
+            "model/model.joblib": model["Body"].read(),
+            "model/manifest.json": manifest_bytes,
+            "model/manifest.sig": signature,
+        }
+    )
+    account.s3.put_object(Bucket=account.bucket, Key=f"{prefix}/layer.zip", Body=content)
+    name = prefix.split("/")[1]
+    layer = account.lam.publish_layer_version(
+        LayerName=f"lambdaserve-model-{name}",
+        Content={"S3Bucket": account.bucket, "S3Key": f"{prefix}/layer.zip"},
+    )
+    record = {"layer_arn": layer["LayerVersionArn"], "published_at": "", "published_by": "ci"}
+    for file, body in (
+        ("layer.json", json.dumps(record).encode()),
+        ("manifest.sig", signature),
+        ("manifest.json", manifest_bytes),
+    ):
+        account.s3.put_object(Bucket=account.bucket, Key=f"{prefix}/{file}", Body=body)
 
 
 def _live(account: Account) -> AliasState:
@@ -143,7 +169,7 @@ def test_a_model_failing_its_golden_examples_leaves_the_alias_untouched(
     key = "models/retail-propensity/2/manifest.json"
     raw = json.loads(published.s3.get_object(Bucket=published.bucket, Key=key)["Body"].read())
     raw["golden_examples"][0]["prediction"] = 1 - raw["golden_examples"][0]["prediction"]
-    published.s3.put_object(Bucket=published.bucket, Key=key, Body=json.dumps(raw).encode())
+    _resign(published, key, json.dumps(raw).encode())
     log = CallLog(published.lam)
     with pytest.raises(DeployError, match="failed validation, live untouched: example 0"):
         _deployer(published).deploy("retail-propensity", "2")

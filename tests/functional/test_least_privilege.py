@@ -9,7 +9,6 @@ from typing import Any
 from functional.conftest import Account
 from support import ROOT, packaged_template
 
-from lambdaserve.deploy import Deployer
 from lambdaserve.local.build import load_template, sam_transform
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
@@ -20,9 +19,10 @@ IAM_ACTION = {
     "s3:HeadObject": "s3:GetObject",
     "lambda:Invoke": "lambda:InvokeFunction",
 }
-# Authorised by the policy but not visible as a call of ours: UpdateFunctionConfiguration
-# checks GetLayerVersion on each layer; --stack reads the stack's outputs.
-IMPLICIT = {"lambda:GetLayerVersion", "cloudformation:DescribeStacks"}
+# Authorised by the policy but not visible as a call of ours here: --stack reads the stack's
+# outputs. (GetLayerVersion is both: deploy reads the model layer's hash before attaching it,
+# and UpdateFunctionConfiguration checks it on every layer it sets.)
+IMPLICIT = {"cloudformation:DescribeStacks"}
 
 
 def _policy_actions() -> set[str]:
@@ -54,11 +54,7 @@ def test_deployer_policy_grants_exactly_what_the_cli_calls(
         account.lam,
         signer=ManifestSigner(account.kms, account.signing_key),
     )
-    deployer = Deployer(
-        registry=account.registry,
-        lambda_client=account.lam,
-        invoker=account.invoker,
-        function=account.function,
+    deployer = account.deployer(
         ssm=account.ssm,
         ssm_prefix="/lambdaserve/live",
     )

@@ -15,7 +15,6 @@ from functional.conftest import Account
 from support import ROOT, import_fresh
 
 from lambdaserve import manifest
-from lambdaserve.deploy import Deployer
 from lambdaserve.pretraffic import run_hook, split_version_arn
 
 EVENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}
@@ -44,12 +43,7 @@ def _expect(stubber: Stubber, status: str) -> None:
 def _new_version(account: Account, bundle: Path) -> tuple[str, manifest.Manifest]:
     """A version as `sam deploy` would publish it, with the model of `bundle`."""
     published = account.registry.publish(bundle, "ci")
-    Deployer(
-        registry=account.registry,
-        lambda_client=account.lam,
-        invoker=account.invoker,
-        function=account.function,
-    ).deploy(published.name, published.version, 10)
+    account.deployer().deploy(published.name, published.version, 10)
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{account.function}:2"
     return arn, published.manifest
 

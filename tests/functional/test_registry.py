@@ -35,7 +35,11 @@ def test_publish_uploads_the_bundle_and_publishes_a_layer_from_s3(
     assert layer["LayerVersionArn"] == published.layer_arn
     zipped = account.registry.layer_zip_bytes("retail-propensity", "1")
     with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
-        assert sorted(archive.namelist()) == ["model/manifest.json", "model/model.joblib"]
+        assert sorted(archive.namelist()) == [
+            "model/manifest.json",
+            "model/manifest.sig",
+            "model/model.joblib",
+        ]
         inside = json.loads(archive.read("model/manifest.json"))
     assert inside["version"] == "1"
     assert inside["sha256"] == manifest.read(sample_bundle).sha256

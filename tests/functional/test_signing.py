@@ -15,10 +15,11 @@ from botocore.stub import Stubber
 from functional.conftest import Account
 from support import ROOT, import_fresh
 
-from lambdaserve.deploy import AliasState, Deployer, DeployError
+from lambdaserve.deploy import AliasState, Deployer
 from lambdaserve.manifest import Manifest
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner, SignatureError
+from lambdaserve.trust import SignatureRejectedError
 
 EVENT = {"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "h-1"}
 
@@ -33,12 +34,7 @@ def _signed(account: Account, key: str | None = None) -> Registry:
 
 
 def _deployer(registry: Registry, account: Account) -> Deployer:
-    return Deployer(
-        registry=registry,
-        lambda_client=account.lam,
-        invoker=account.invoker,
-        function=account.function,
-    )
+    return account.deployer(registry=registry)
 
 
 def _live(account: Account) -> AliasState:
@@ -61,9 +57,13 @@ def test_publish_signs_and_a_signed_model_deploys(account: Account, sample_bundl
     assert _live(account) == AliasState("2")
 
 
+def _unsigned(account: Account) -> Registry:
+    return Registry(account.bucket, account.s3, account.lam)
+
+
 def test_an_unsigned_manifest_is_refused(account: Account, sample_bundle: Path) -> None:
-    account.registry.publish(sample_bundle, "ci")  # no signer
-    with pytest.raises(DeployError, match="unsigned"):
+    _unsigned(account).publish(sample_bundle, "ci")
+    with pytest.raises(SignatureRejectedError, match="unsigned"):
         _deployer(_signed(account), account).deploy("retail-propensity", "1")
     assert _live(account) == AliasState("1")
 
@@ -75,7 +75,7 @@ def test_a_manifest_changed_after_signing_is_refused(account: Account, sample_bu
     raw = json.loads(account.s3.get_object(Bucket=account.bucket, Key=key)["Body"].read())
     raw["sha256"] = "0" * 64  # point the manifest at another model file
     account.s3.put_object(Bucket=account.bucket, Key=key, Body=json.dumps(raw).encode())
-    with pytest.raises(DeployError, match="changed after it was signed"):
+    with pytest.raises(SignatureRejectedError, match="changed after it was signed"):
         _deployer(registry, account).deploy("retail-propensity", "1")
     assert _live(account) == AliasState("1")
 
@@ -83,7 +83,7 @@ def test_a_manifest_changed_after_signing_is_refused(account: Account, sample_bu
 def test_a_signature_by_another_key_is_refused(account: Account, sample_bundle: Path) -> None:
     rogue = account.kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
     _signed(account, rogue["KeyMetadata"]["Arn"]).publish(sample_bundle, "ci")
-    with pytest.raises(DeployError, match="not valid for key"):
+    with pytest.raises(SignatureRejectedError, match="not valid for key"):
         _deployer(_signed(account), account).deploy("retail-propensity", "1")
     assert _live(account) == AliasState("1")
 
@@ -142,10 +142,9 @@ def test_pretraffic_hook_accepts_the_stacks_own_unsigned_sample(
 def test_pretraffic_hook_refuses_an_unsigned_published_model(
     account: Account, sample_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    account.registry.publish(sample_bundle, "ci")  # published without a signer
-    with zipfile.ZipFile(
-        io.BytesIO(account.registry.layer_zip_bytes("retail-propensity", "1"))
-    ) as z:
+    unsigned = _unsigned(account)
+    unsigned.publish(sample_bundle, "ci")
+    with zipfile.ZipFile(io.BytesIO(unsigned.layer_zip_bytes("retail-propensity", "1"))) as z:
         z.extractall(tmp_path)
     hook = _hook(monkeypatch, account, tmp_path / "model")
     monkeypatch.setattr(hook, "clients", lambda: (account.lam, None, account.kms))

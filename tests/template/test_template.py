@@ -92,6 +92,8 @@ def test_function_environment_names_the_model_and_powertools(cfn: dict[str, Any]
             ]
         }
     assert {"MAX_BATCH_ROWS", "MAX_BODY_BYTES"} <= set(env)
+    # The key deploys verify manifests with comes from the stack, not the operator's shell.
+    assert env["SIGNING_KEY_ARN"] == {"Fn::GetAtt": ["ModelSigningKey", "Arn"]}
     assert env["POWERTOOLS_SERVICE_NAME"] == "lambdaserve"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
 

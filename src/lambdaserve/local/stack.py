@@ -30,6 +30,7 @@ from lambdaserve.local.gateway import Gateway, Route, pick_version
 from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
+from lambdaserve.trust import KEY_ENV
 from lambdaserve.validation import LambdaInvoker
 
 BUCKET = "lambdaserve-local-registry"
@@ -56,7 +57,7 @@ class Settings:
     api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
 
 
-def zip_files(files: dict[str, str]) -> bytes:
+def zip_files(files: dict[str, str | bytes]) -> bytes:
     """A small zip made in memory (layer and code placeholders for moto)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -114,6 +115,7 @@ class LocalStack:
             ssm=self.client("ssm"),
             ssm_prefix=SSM_PREFIX,
             progress=self.log,
+            kms=self.client("kms"),
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -210,7 +212,8 @@ class LocalStack:
             Handler=self.built.handler,
             Code={"ZipFile": zip_files({"README": "code from the sam build output"})},
             Layers=layers,
-            Environment={"Variables": self.built.environment},
+            # As template.yaml does: the function names the key deploys must verify with.
+            Environment={"Variables": {**self.built.environment, KEY_ENV: self.signing_key}},
             MemorySize=self.built.memory_mb,
             Timeout=self.built.timeout_s,
             Publish=True,
