@@ -318,7 +318,7 @@ def register(main: click.Group) -> None:
     @click.pass_context
     def history(ctx: click.Context, as_json: bool) -> None:
         """Every alias change: when, who, from, to, model version, why."""
-        entries = _run(lambda: _services(ctx).deployer().history.entries())
+        entries = _run(lambda: _services(ctx).deployer().history_entries())
         _emit(
             entries,
             as_json,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve.records import AliasState, History, Ledger, LedgerStore
 from lambdaserve.registry import ModelVersion, Registry
 from lambdaserve.trust import (
     KEY_ENV,
@@ -34,7 +33,6 @@ from lambdaserve.validation import (
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_lambda import LambdaClient
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
 
 MODEL_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256")
@@ -51,46 +49,6 @@ SAMPLE = "sample"  # SSM value for "the template's own sample model layer"
 
 class DeployError(Exception):
     """A deploy, promote or rollback that did not happen; the alias is as it was."""
-
-
-@dataclass(frozen=True)
-class AliasState:
-    """Where an alias points: its primary version and any canary weights."""
-
-    version: str
-    weights: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "weights": dict(self.weights)}
-
-
-class History:
-    """Every alias change, one JSON object each, in the registry bucket."""
-
-    def __init__(self, bucket: str, s3: S3Client, function: str) -> None:
-        self.bucket, self.s3 = bucket, s3
-        self.prefix = f"deployments/{function}/"
-
-    def record(self, entry: dict[str, Any]) -> None:
-        key = f"{self.prefix}{entry['time']}-{uuid.uuid4().hex[:8]}.json"
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=json.dumps(entry).encode(),
-            ContentType="application/json",
-        )
-
-    def entries(self) -> list[dict[str, Any]]:
-        """Oldest first (keys start with an ISO time)."""
-        keys = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
-        ):
-            keys += [obj["Key"] for obj in page.get("Contents", [])]
-        return [
-            json.loads(self.s3.get_object(Bucket=self.bucket, Key=k)["Body"].read())
-            for k in sorted(keys)
-        ]
 
 
 class Deployer:
@@ -121,11 +79,32 @@ class Deployer:
         self.ssm, self.ssm_prefix = ssm, ssm_prefix
         self.progress, self.sleep, self.wait_seconds = progress, sleep, wait_seconds
         self.history = History(registry.bucket, registry.s3, function)
+        self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
 
     def state(self) -> AliasState:
-        alias = self.lam.get_alias(FunctionName=self.function, Name=self.alias)
-        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-        return AliasState(alias["FunctionVersion"], dict(weights))
+        return AliasState.from_alias(
+            dict(self.lam.get_alias(FunctionName=self.function, Name=self.alias))
+        )
+
+    def current(self) -> tuple[AliasState, Ledger | None]:
+        """The alias, and its ledger with any interrupted change finished or dropped."""
+        now = self.state()
+        ledger = self.ledger.read()
+        if ledger is None or ledger.pending is None:
+            return now, ledger
+        entry = ledger.pending
+        if AliasState.from_dict(entry["to"]) == now:
+            self.progress(f"finishing the records of an interrupted change ({entry['reason']})")
+            ledger = self._finish({**entry, "reconciled": True}, ledger, None)
+        else:  # the alias never moved: the change did not happen
+            ledger = Ledger(ledger.state, ledger.previous, None)
+            self.ledger.write(ledger)
+        return now, ledger
+
+    def history_entries(self) -> list[dict[str, Any]]:
+        """Every alias change, oldest first, after finishing any interrupted one."""
+        self.current()
+        return self.history.entries()
 
     def deploy(
         self,
@@ -144,7 +123,7 @@ class Deployer:
             raise DeployError(f"{name} v{version} has no layer in the registry")
         latest = self._config(None)
         verification = self._verify(model, latest, insecure_skip_verify)
-        before = self.state()
+        before, ledger = self.current()
         if before.weights:
             raise DeployError(
                 f"a canary is in progress on {self.alias} ({before.weights}): "
@@ -172,15 +151,18 @@ class Deployer:
         else:
             after = AliasState(before.version, {new_version: round(canary_percent / 100, 4)})
         self._move(
-            before, after, reason or f"deploy {name} v{version}", model.version, verification
+            before,
+            after,
+            ledger,
+            reason or f"deploy {name} v{version}",
+            model.version,
+            verification,
         )
-        if not after.weights:
-            self._write_ssm(self._config(new_version))
         return after
 
     def promote(self, reason: str = "", *, insecure_skip_verify: bool = False) -> AliasState:
         """Verify the canary version's model again, then send all traffic to it."""
-        before = self.state()
+        before, ledger = self.current()
         if not before.weights:
             raise DeployError(f"no canary on {self.alias} to promote")
         (canary,) = before.weights
@@ -188,9 +170,14 @@ class Deployer:
         verification = self._verify_version(canary, config, insecure_skip_verify)
         after = AliasState(canary)
         self._move(
-            before, after, reason or "promote", _env(config).get("MODEL_VERSION"), verification
+            before,
+            after,
+            ledger,
+            reason or "promote",
+            _env(config).get("MODEL_VERSION"),
+            verification,
+            config,
         )
-        self._write_ssm(config)
         return after
 
     def rollback(
@@ -200,8 +187,8 @@ class Deployer:
 
         Function versions are immutable, so one verified when it went live is not verified
         again; one that went live with --insecure-skip-verify needs that flag again."""
-        before = self.state()
-        target = to or (before.version if before.weights else self._previous(before.version))
+        before, ledger = self.current()
+        target = to or (before.version if before.weights else self._previous(before, ledger))
         if target is None:
             raise DeployError(
                 f"no earlier version of {self.alias} in the deployment history: use --to VERSION"
@@ -217,14 +204,19 @@ class Deployer:
             )
         verification = self._skipped() if insecure_skip_verify else PREVIOUSLY_VERIFIED
         self._move(
-            before, after, reason or "rollback", _env(config).get("MODEL_VERSION"), verification
+            before,
+            after,
+            ledger,
+            reason or "rollback",
+            _env(config).get("MODEL_VERSION"),
+            verification,
+            config,
         )
-        self._write_ssm(config)
         return after
 
     def status(self) -> dict[str, Any]:
         """The documented `status --json` shape: alias, weights, and each version's model."""
-        state = self.state()
+        state, _ = self.current()
         primary_weight = 1 - sum(state.weights.values())
         versions = []
         for number, weight in [(state.version, primary_weight), *state.weights.items()]:
@@ -347,29 +339,50 @@ class Deployer:
         self,
         before: AliasState,
         after: AliasState,
+        ledger: Ledger | None,
         reason: str,
         model_version: str | None,
         verification: Verification,
+        config: dict[str, Any] | None = None,
     ) -> None:
+        """Intent in the ledger, then the one alias write, then the records (see records.py)."""
+        entry = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            "id": uuid.uuid4().hex[:8],
+            "caller": self.caller,
+            "function": self.function,
+            "alias": self.alias,
+            "from": before.to_dict(),
+            "to": after.to_dict(),
+            "model_version": model_version,
+            "reason": reason,
+            "verification": verification.record(),
+        }
+        if ledger is not None and ledger.state == before:
+            known = ledger
+        else:  # first change, or the alias was moved outside lambdaserve: start from the alias
+            previous = (ledger.previous if ledger else None) if before.weights else None
+            known = Ledger(before, previous or self._previous(before, ledger), None)
+        self.ledger.write(Ledger(known.state, known.previous, entry))
         self.lam.update_alias(
             FunctionName=self.function,
             Name=self.alias,
             FunctionVersion=after.version,
             RoutingConfig={"AdditionalVersionWeights": after.weights},
         )
-        self.history.record(
-            {
-                "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-                "caller": self.caller,
-                "function": self.function,
-                "alias": self.alias,
-                "from": before.to_dict(),
-                "to": after.to_dict(),
-                "model_version": model_version,
-                "reason": reason,
-                "verification": verification.record(),
-            }
-        )
+        self._finish(entry, known, config)
+
+    def _finish(
+        self, entry: dict[str, Any], ledger: Ledger, config: dict[str, Any] | None
+    ) -> Ledger:
+        """The records of a change whose alias write is done; each step is idempotent."""
+        self.history.record(entry)
+        after = AliasState.from_dict(entry["to"])
+        if not after.weights:
+            self._write_ssm(config or self._config(after.version))
+        done = ledger.after(entry)
+        self.ledger.write(done)
+        return done
 
     def _config(self, version: str | None) -> dict[str, Any]:
         """A version's configuration (None: the unpublished $LATEST)."""
@@ -378,8 +391,17 @@ class Deployer:
         config = self.lam.get_function_configuration(FunctionName=self.function, Qualifier=version)
         return dict(config)
 
-    def _previous(self, current: str) -> str | None:
-        """The version that served alone before `current` took over."""
+    def _previous(self, now: AliasState, ledger: Ledger | None) -> str | None:
+        """The version that served alone before the current one took over."""
+        if ledger is not None and ledger.state is not None:
+            if ledger.state == now:
+                return ledger.previous
+            # Moved outside lambdaserve (a `sam deploy`): back to what we last recorded.
+            return ledger.state.version if ledger.state.version != now.version else None
+        return self._previous_from_history(now.version)
+
+    def _previous_from_history(self, current: str) -> str | None:
+        """For an alias last moved before the ledger existed: one read per history entry."""
         for entry in reversed(self.history.entries()):
             to, came_from = entry["to"], entry["from"]["version"]
             if to["version"] == current and not to["weights"] and came_from != current:

@@ -4,6 +4,7 @@ in-process for each function version's own configuration."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 from functional.conftest import Account
 
 from lambdaserve import manifest
-from lambdaserve.deploy import SSM_KEYS, AliasState, Deployer, DeployError
+from lambdaserve.deploy import SSM_KEYS, Deployer, DeployError
 from lambdaserve.local.stack import zip_files
+from lambdaserve.records import AliasState
 from lambdaserve.signing import ManifestSigner
 
 SSM_PREFIX = "/lambdaserve/test"
@@ -319,24 +321,92 @@ def test_init_parameters_creates_missing_ones_as_sample_and_keeps_existing(
     assert _ssm(published)["model-version"] == "1"
 
 
-def test_rollback_makes_one_alias_write_and_a_known_set_of_other_calls(
+def test_rollback_makes_one_alias_write_and_costs_the_same_however_long_the_history(
     published: Account,
 ) -> None:
     deployer = _deployer(published)
+    counts: list[dict[str, int]] = []
+    for deploys in (2, 6):
+        while len(deployer.history.entries()) < deploys:
+            deployer.deploy("retail-propensity", "1" if deployer.state().version != "2" else "2")
+        log = CallLog(published.lam, published.s3, published.ssm)
+        deployer.rollback()
+        counts.append(dict(Counter(log.names())))
+    # The ledger is one object: no history listing, no read per entry.
+    assert (
+        counts[0]
+        == counts[1]
+        == {
+            "GetAlias": 1,
+            "GetObject": 1,
+            "GetFunctionConfiguration": 1,
+            "UpdateAlias": 1,
+            "PutObject": 3,  # intent, history entry, ledger
+            "PutParameter": 4,
+        }
+    )
+
+
+class _FailingPut:
+    """An S3 client whose n-th PutObject under a prefix fails (the process dies there)."""
+
+    def __init__(self, s3: Any, prefix: str, nth: int) -> None:
+        self.s3, self.prefix, self.left = s3, prefix, nth
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def put_object(self, **params: Any) -> Any:
+        if params["Key"].startswith(self.prefix):
+            self.left -= 1
+            if self.left == 0:
+                raise OSError("connection reset")
+        return self.s3.put_object(**params)
+
+
+# After the alias write: the history entry, or the ledger's second write (the first is the
+# intent, before the alias moves).
+@pytest.mark.parametrize(("failing", "nth"), [("deployments/", 1), ("aliases/", 2)])
+def test_records_converge_on_the_alias_after_a_failure_between_the_writes(
+    published: Account, failing: str, nth: int
+) -> None:
+    deployer = _deployer(published)
     deployer.deploy("retail-propensity", "1")
-    deployer.deploy("retail-propensity", "2")
-    log = CallLog(published.lam, published.s3, published.ssm)
-    deployer.rollback()
-    counts: dict[str, int] = {}
-    for name in log.names():
-        counts[name] = counts.get(name, 0) + 1
-    # Two history entries to read; with --to the history is not read at all.
-    assert counts == {
-        "GetAlias": 1,
-        "ListObjectsV2": 1,
-        "GetObject": 2,
-        "GetFunctionConfiguration": 1,
-        "UpdateAlias": 1,
-        "PutObject": 1,
-        "PutParameter": 4,
-    }
+    broken = _deployer(published)
+    broken.history.s3 = broken.ledger.s3 = _FailingPut(published.s3, failing, nth)  # type: ignore[assignment]
+    with pytest.raises(OSError, match="connection reset"):
+        broken.deploy("retail-propensity", "2")
+    assert _live(published) == AliasState("3")  # the alias did move
+    # The next command, by anyone, finishes the records before doing anything else.
+    status = _deployer(published).status()
+    assert status["versions"][0]["version"] == "3"
+    history = _deployer(published).history_entries()
+    assert [h["to"]["version"] for h in history] == ["2", "3"]
+    assert _ssm(published)["model-version"] == "2"
+    # And rollback knows where to go back to.
+    assert _deployer(published).rollback() == AliasState("2")
+    assert _ssm(published)["model-version"] == "1"
+
+
+def test_an_intent_whose_alias_write_never_happened_is_dropped(published: Account) -> None:
+    deployer = _deployer(published)
+    deployer.deploy("retail-propensity", "1")
+
+    class FailingAlias:
+        def __init__(self, lam: Any) -> None:
+            self.lam = lam
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.lam, name)
+
+        def update_alias(self, **_: Any) -> Any:
+            raise OSError("throttled")
+
+    broken = _deployer(published)
+    broken.lam = FailingAlias(published.lam)  # type: ignore[assignment]
+    with pytest.raises(OSError, match="throttled"):
+        broken.deploy("retail-propensity", "2")
+    assert _live(published) == AliasState("2")
+    assert [h["to"]["version"] for h in _deployer(published).history_entries()] == ["2"]
+    assert _ssm(published)["model-version"] == "1"
+    assert _deployer(published).ledger.read().pending is None  # type: ignore[union-attr]

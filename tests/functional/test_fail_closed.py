@@ -16,8 +16,8 @@ from functional.conftest import Account
 
 from lambdaserve.cli import main
 from lambdaserve.cli_release import Services
-from lambdaserve.deploy import AliasState
 from lambdaserve.local.stack import zip_files
+from lambdaserve.records import AliasState
 from lambdaserve.trust import (
     UNVERIFIED_MARK,
     ForeignLayerError,

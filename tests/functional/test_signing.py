@@ -15,8 +15,9 @@ from botocore.stub import Stubber
 from functional.conftest import Account
 from support import ROOT, import_fresh
 
-from lambdaserve.deploy import AliasState, Deployer
+from lambdaserve.deploy import Deployer
 from lambdaserve.manifest import Manifest
+from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner, SignatureError
 from lambdaserve.trust import SignatureRejectedError
