@@ -17,7 +17,11 @@ AWS_PORT ?= 4566
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint build validate invoke sample up bench clean
+STACK ?=
+PARAMS ?=
+DEPLOY_FLAGS ?=
+
+.PHONY: help venv test lint build validate invoke sample up bench clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -44,10 +48,11 @@ lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy, cfn-lint, bandit, and checkov on th
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
+	$(BIN)/cfn-lint account.yaml
 	$(TOOLS)/bin/bandit -q -r src functions
 	$(BIN)/python scripts/sam_transform.py .aws-sam/transformed.json
 	BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov --quiet --compact --skip-download \
-	  --framework cloudformation -f template.yaml -f .aws-sam/transformed.json
+	  --framework cloudformation -f template.yaml -f .aws-sam/transformed.json -f account.yaml
 
 validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
@@ -61,6 +66,22 @@ invoke: build ## run the built handler on EVENT (default events/predict.json), n
 
 up: build ## the local stack: the API on 127.0.0.1:$(PORT), an AWS endpoint on $(AWS_PORT), no Docker
 	$(BIN)/lambdaserve local up --port $(PORT) --aws-port $(AWS_PORT)
+
+deploy: build ## deploy or update stack STACK in AWS (PARAMS="Name=Value ..."; GUIDED=1 to be asked)
+	@test -n "$(STACK)" || { echo "usage: make deploy STACK=name [PARAMS='AuthMode=AWS_IAM ...']"; exit 2; }
+	overrides="$$($(BIN)/lambdaserve --stack $(STACK) init-parameters)" && \
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --stack-name $(STACK) $(if $(GUIDED),--guided) \
+	  --capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
+	  --parameter-overrides $$overrides $(PARAMS)
+
+account-setup: $(STAMP) ## once per account and region: API Gateway's logging role (account.yaml)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --template-file account.yaml \
+	  --stack-name lambdaserve-account --capabilities CAPABILITY_IAM --resolve-s3 \
+	  --no-fail-on-empty-changeset $(DEPLOY_FLAGS)
+
+smoke: $(STAMP) ## real AWS only, never CI: deploy STACK, predict, canary, promote, rollback, delete
+	@test -n "$(STACK)" || { echo "usage: make smoke STACK=name"; exit 2; }
+	scripts/smoke.sh $(STACK)
 
 bench/.deps/.installed: bench/requirements.txt
 	rm -rf bench/.deps

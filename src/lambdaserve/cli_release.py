@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from botocore.exceptions import ClientError
 
 from lambdaserve.deploy import Deployer, DeployError
+from lambdaserve.live_parameters import init_parameters, stack_prefix, template_overrides
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
 from lambdaserve.signing import ManifestSigner
+from lambdaserve.teardown import purge
 from lambdaserve.trust import KEY_ENV, UntrustedModelError, resolve_signing_key
 from lambdaserve.validation import LambdaInvoker
 
@@ -23,7 +26,19 @@ if TYPE_CHECKING:
 
     import boto3
 
-FAILURES = (DeployError, RegistryError, ManifestError, UntrustedModelError, OSError)
+
+class NoStackError(Exception):
+    """--stack names a stack that does not exist (here)."""
+
+
+FAILURES = (
+    DeployError,
+    RegistryError,
+    ManifestError,
+    UntrustedModelError,
+    NoStackError,
+    OSError,
+)
 
 
 @dataclass
@@ -55,8 +70,27 @@ class Services:
     def _outputs(self) -> dict[str, str]:
         if not self.stack:
             return {}
-        stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
-        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        try:
+            stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationError":
+                raise NoStackError(f"no stack {self.stack} in this account and region") from None
+            raise
+        return {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+
+    def parameter_prefix(self) -> str:
+        """The SSM path of the live model: given, the stack's output, or (before the stack
+        exists) the stack's default path."""
+        if self.ssm_prefix:
+            return self.ssm_prefix
+        if not self.stack:
+            raise click.UsageError(
+                "no SSM prefix: pass --stack NAME (it need not exist yet) or --ssm-prefix PATH"
+            )
+        try:
+            return self._outputs.get("ModelParameterPrefix") or stack_prefix(self.stack)
+        except NoStackError:
+            return stack_prefix(self.stack)
 
     def need(self, what: str) -> str:
         value = getattr(self, what) or self._outputs.get(_OUTPUT_OF[what])
@@ -295,10 +329,80 @@ def register(main: click.Group) -> None:
 
     @main.command("init-parameters")
     @click.pass_context
-    def init_parameters(ctx: click.Context) -> None:
-        """Create the SSM parameters template.yaml reads (as "sample"), before a first deploy."""
-        created = _run(lambda: _services(ctx).deployer().init_parameters())
-        click.echo("\n".join(f"created {name}" for name in created) or "all parameters exist")
+    def init_parameters_command(ctx: click.Context) -> None:
+        """Create this stack's live-model SSM parameters (as "sample") before its first deploy,
+        and print the `sam deploy --parameter-overrides` that name them."""
+        services = _services(ctx)
+        prefix = services.parameter_prefix()
+        created = _run(lambda: init_parameters(services.client("ssm"), prefix))
+        for name in created:
+            click.echo(f"created {name}", err=True)
+        if not created:
+            click.echo(f"the parameters under {prefix} exist already", err=True)
+        click.echo(" ".join(f"{k}={v}" for k, v in template_overrides(prefix).items()))
+
+    @main.command("endpoint")
+    @json_option
+    @click.pass_context
+    def endpoint(ctx: click.Context, as_json: bool) -> None:
+        """The stack's API URL and its API key (AuthMode API_KEY), as export lines."""
+        services = _services(ctx)
+        if not services.stack:
+            raise click.UsageError("endpoint reads the stack's outputs: pass --stack NAME")
+        outputs = _run(lambda: services._outputs)
+        found = {"url": outputs.get("ApiUrl", ""), "api_key": ""}
+        if outputs.get("ApiKeyId"):
+            key = services.client("apigateway").get_api_key(
+                apiKey=outputs["ApiKeyId"], includeValue=True
+            )
+            found["api_key"] = key.get("value", "")
+        _emit(
+            found,
+            as_json,
+            lambda f: (
+                f"export API={f['url']}"
+                + (
+                    f"\nexport KEY={f['api_key']}"
+                    if f["api_key"]
+                    else "  # AuthMode AWS_IAM: no key"
+                )
+            ),
+        )
+
+    @main.command("purge")
+    @click.option("--yes", is_flag=True, help="really delete: there is no undo for the bucket")
+    @click.pass_context
+    def purge_command(ctx: click.Context, yes: bool) -> None:
+        """Delete what `sam delete` retains for this stack: the registry bucket, its model
+        layers, the live-model parameters; schedule the signing key's deletion (7 days)."""
+        services = _services(ctx)
+        if not services.stack:
+            raise click.UsageError("purge reads the stack's outputs: pass --stack NAME")
+        outputs = _run(lambda: services._outputs)
+        bucket, key = outputs.get("RegistryBucket"), outputs.get("SigningKeyArn")
+        if not bucket or not key:
+            raise click.ClickException(f"stack {services.stack} has no registry or key outputs")
+        if not yes:
+            raise click.ClickException(
+                f"this deletes s3://{bucket} with every model version in it and schedules "
+                f"key {key} for deletion: run again with --yes"
+            )
+        done = _run(
+            lambda: purge(
+                s3=services.client("s3"),
+                lambda_client=services.client("lambda"),
+                ssm=services.client("ssm"),
+                kms=services.client("kms"),
+                bucket=bucket,
+                signing_key=key,
+                parameter_prefix=services.parameter_prefix(),
+            )
+        )
+        click.echo(
+            f"deleted s3://{done.bucket} ({done.objects} object versions), "
+            f"{len(done.layer_versions)} model layer versions, {len(done.parameters)} "
+            f"parameters; key deletion scheduled for {done.key_deletion}"
+        )
 
     @main.command("gitops-params")
     @click.argument("name")

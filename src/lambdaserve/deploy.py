@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve import live_parameters
 from lambdaserve.records import AliasState, History, Ledger, LedgerStore
 from lambdaserve.registry import ModelVersion, Registry
 from lambdaserve.trust import (
@@ -35,16 +36,7 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_ssm import SSMClient
 
-MODEL_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256")
-# What `sam deploy` reads back (template.yaml), so an infrastructure change keeps the live model.
-SSM_KEYS = {
-    "layer": "model-layer-arn",
-    "MODEL_NAME": "model-name",
-    "MODEL_VERSION": "model-version",
-    "MODEL_SHA256": "model-sha256",
-}
 MAX_LAYERS = 5
-SAMPLE = "sample"  # SSM value for "the template's own sample model layer"
 
 
 class DeployError(Exception):
@@ -408,40 +400,10 @@ class Deployer:
                 return str(came_from)
         return None
 
-    def init_parameters(self) -> list[str]:
-        """Create the SSM parameters the template reads, as "sample", where they are missing."""
-        if self.ssm is None or not self.ssm_prefix:
-            raise DeployError("no SSM prefix: pass --ssm-prefix or --stack")
-        created = []
-        for key in SSM_KEYS.values():
-            name = f"{self.ssm_prefix.rstrip('/')}/{key}"
-            try:
-                self.ssm.put_parameter(Name=name, Value=SAMPLE, Type="String", Overwrite=False)
-            except self.ssm.exceptions.ParameterAlreadyExists:
-                continue
-            created.append(name)
-        return created
-
     def _write_ssm(self, config: dict[str, Any]) -> None:
-        """Record what now serves where `sam deploy` reads it (template.yaml).
-
-        A version that serves the template's own sample model (no MODEL_VERSION) is recorded
-        as "sample", which the template turns back into its ModelLayer."""
-        if self.ssm is None or not self.ssm_prefix:
-            return
-        env = _env(config)
-        if env.get("MODEL_VERSION"):
-            values = {SSM_KEYS["layer"]: config["Layers"][-1]["Arn"]}
-            values |= {SSM_KEYS[k]: env[k] for k in MODEL_ENV}
-        else:
-            values = dict.fromkeys(SSM_KEYS.values(), SAMPLE)
-        for key, value in values.items():
-            self.ssm.put_parameter(
-                Name=f"{self.ssm_prefix.rstrip('/')}/{key}",
-                Value=value,
-                Type="String",
-                Overwrite=True,
-            )
+        """Record what now serves where `sam deploy` reads it (template.yaml)."""
+        if self.ssm is not None and self.ssm_prefix:
+            live_parameters.write_live(self.ssm, self.ssm_prefix, config)
 
 
 def _env(config: dict[str, Any]) -> dict[str, str]:

@@ -12,7 +12,8 @@ import pytest
 from functional.conftest import Account
 
 from lambdaserve import manifest
-from lambdaserve.deploy import SSM_KEYS, Deployer, DeployError
+from lambdaserve.deploy import Deployer, DeployError
+from lambdaserve.live_parameters import KEYS, init_parameters
 from lambdaserve.local.stack import zip_files
 from lambdaserve.records import AliasState
 from lambdaserve.signing import ManifestSigner
@@ -89,7 +90,7 @@ def _live(account: Account) -> AliasState:
 def _ssm(account: Account) -> dict[str, str]:
     return {
         key: account.ssm.get_parameter(Name=f"{SSM_PREFIX}/{key}")["Parameter"]["Value"]
-        for key in SSM_KEYS.values()
+        for key in KEYS.values()
     }
 
 
@@ -314,10 +315,10 @@ def test_init_parameters_creates_missing_ones_as_sample_and_keeps_existing(
     published: Account,
 ) -> None:
     deployer = _deployer(published)
-    assert len(deployer.init_parameters()) == 4
+    assert len(init_parameters(published.ssm, SSM_PREFIX)) == 4
     assert set(_ssm(published).values()) == {"sample"}
     deployer.deploy("retail-propensity", "1")
-    assert deployer.init_parameters() == []
+    assert init_parameters(published.ssm, SSM_PREFIX) == []
     assert _ssm(published)["model-version"] == "1"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from functional.conftest import Account
 from support import ROOT, packaged_template
 
+from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.build import load_template, sam_transform
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
@@ -58,7 +59,7 @@ def test_deployer_policy_grants_exactly_what_the_cli_calls(
         ssm=account.ssm,
         ssm_prefix="/lambdaserve/live",
     )
-    deployer.init_parameters()
+    init_parameters(account.ssm, "/lambdaserve/live")
     account.registry.publish(sample_bundle, "ci")
     account.registry.publish(second_bundle, "ci")
     account.registry.versions("retail-propensity")

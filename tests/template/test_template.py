@@ -11,7 +11,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from support import ROOT, packaged_template
 
-from lambdaserve.local.build import TemplateResolver, sam_transform
+from lambdaserve.local.build import TemplateResolver, load_template, sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
 
@@ -99,18 +99,18 @@ def test_function_environment_names_the_model_and_powertools(cfn: dict[str, Any]
 
 
 def test_the_live_model_is_read_from_the_ssm_parameters_the_cli_writes(cfn: dict[str, Any]) -> None:
-    from lambdaserve.deploy import SAMPLE, SSM_KEYS
+    from lambdaserve.live_parameters import SAMPLE, TEMPLATE_PARAMETER, template_overrides
 
     params = cfn["Parameters"]
-    prefix = params["ModelParameterPrefix"]["Default"]
-    for name, key in (
-        ("LiveModelLayerArn", "layer"),
-        ("LiveModelName", "MODEL_NAME"),
-        ("LiveModelVersion", "MODEL_VERSION"),
-        ("LiveModelSha256", "MODEL_SHA256"),
-    ):
+    overrides = template_overrides("/lambdaserve/prod")
+    assert set(overrides) == {"ModelParameterPrefix", *TEMPLATE_PARAMETER.values()}
+    for key, name in TEMPLATE_PARAMETER.items():
         assert params[name]["Type"] == "AWS::SSM::Parameter::Value<String>"
-        assert params[name]["Default"] == f"{prefix}/{SSM_KEYS[key]}"
+        assert overrides[name] == f"/lambdaserve/prod/{key}"
+    # No defaults: a stack that was not given its own names fails to deploy, instead of
+    # silently sharing another stack's record of what serves.
+    for name in overrides:
+        assert "Default" not in params[name], name
     assert {"Fn::Equals": [{"Ref": "LiveModelLayerArn"}, SAMPLE]} in cfn["Conditions"][
         "ServeSampleModel"
     ]["Fn::And"]
@@ -398,3 +398,14 @@ def test_every_checkov_skip_carries_its_reason(sam: dict[str, Any]) -> None:
     for name, skip in skips:
         assert skip["id"].startswith("CKV_"), name
         assert len(skip.get("comment", "")) > 20, (name, skip)
+
+
+def test_the_app_stack_owns_no_account_wide_setting_and_account_yaml_keeps_its_own(
+    cfn: dict[str, Any],
+) -> None:
+    # Deleting one app stack must not unset API Gateway logging for the whole account.
+    assert _of_type(cfn, "AWS::ApiGateway::Account") == {}
+    account = load_template(ROOT / "account.yaml")["Resources"]
+    assert {r["Type"] for r in account.values()} == {"AWS::IAM::Role", "AWS::ApiGateway::Account"}
+    assert all(r["DeletionPolicy"] == "Retain" for r in account.values())
+    assert lint_file(ROOT / "account.yaml", ManualArgs()) == []

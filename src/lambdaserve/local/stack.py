@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 
 from lambdaserve.deploy import Deployer
+from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.build import BuiltFunction, TemplateResolver, load_template
 from lambdaserve.local.endpoint import AwsEndpoint
@@ -35,7 +36,7 @@ from lambdaserve.validation import LambdaInvoker
 
 BUCKET = "lambdaserve-local-registry"
 FUNCTION = "lambdaserve-local-PredictFunction"
-SSM_PREFIX = "/lambdaserve/live"
+SSM_PREFIX = stack_prefix("lambdaserve-local")
 REGION = "us-east-1"
 # moto's placeholder credentials: the local endpoint accepts any and holds nothing real.
 MOTO_KEY = "testing"
@@ -123,7 +124,7 @@ class LocalStack:
         """Bring everything up and deploy the model; returns the API URL."""
         self.endpoint.start()
         self._create_function()
-        self.deployer().init_parameters()
+        init_parameters(self.client("ssm"), SSM_PREFIX)
         bundle = self.settings.bundle or self._train_sample()
         published = self.registry.publish(bundle, "local")
         self.log(f"published {published.name} v{published.version}")
