@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lambdaserve import manifest as manifest_io
+from lambdaserve import positions
 from lambdaserve.manifest import MODEL_FILE, Feature, Manifest, ManifestError, parse_features
 from lambdaserve.problem import RequestError
 from lambdaserve.schema import RequestParser
@@ -132,9 +133,25 @@ def profile(features: Sequence[Feature], matrix: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def _check_model(estimator: Any, features: Sequence[Feature], spec: dict[str, Any]) -> str:
-    from sklearn.base import is_classifier
+def _task_of(estimator: Any) -> str:
+    """What the model's predictions mean; a kind lambdaserve cannot describe is refused."""
+    from sklearn.base import is_classifier, is_clusterer, is_outlier_detector, is_regressor
 
+    if is_classifier(estimator):
+        return "classification"
+    if is_regressor(estimator):
+        return "regression"
+    if is_clusterer(estimator):
+        return "clustering"
+    if is_outlier_detector(estimator):
+        return "outlier_detection"
+    raise BundleError(
+        f"{type(estimator).__name__} is not a classifier, regressor, clusterer or outlier "
+        "detector: lambdaserve cannot say what its predictions mean"
+    )
+
+
+def _check_model(estimator: Any, features: Sequence[Feature], spec: dict[str, Any]) -> str:
     if not hasattr(estimator, "predict"):
         raise BundleError(f"{type(estimator).__name__} has no predict(): not a fitted estimator")
     n_in = getattr(estimator, "n_features_in_", None)
@@ -142,14 +159,7 @@ def _check_model(estimator: Any, features: Sequence[Feature], spec: dict[str, An
         raise BundleError(
             f"the model was fitted on {n_in} features, the spec lists {len(features)}"
         )
-    fitted_names = getattr(estimator, "feature_names_in_", None)
-    if fitted_names is not None:
-        raise BundleError(
-            "the model was fitted on a DataFrame with column names; lambdaserve feeds it a plain "
-            "array in the spec's feature order — refit on arrays (ColumnTransformer with column "
-            "indices) so no pandas is needed at predict time"
-        )
-    task = "classification" if is_classifier(estimator) else "regression"
+    task = _task_of(estimator)
     if spec.get("task") not in (None, task):
         raise BundleError(f"the spec says task {spec['task']!r}, the model is a {task} model")
     if task == "classification":
@@ -173,9 +183,16 @@ def make_bundle(
     import joblib
 
     features = parse_features(spec["features"])
-    task = _check_model(estimator, features, spec)
     if not sample_rows:
         raise BundleError("the sample has no rows: golden examples and the baseline need some")
+    original = estimator
+    try:
+        # Fitted on a DataFrame: select by position instead, in the order the model reads.
+        estimator, in_order = positions.rewrite(estimator, features)
+        features = tuple(in_order)
+    except positions.RewriteError as exc:
+        raise BundleError(f"the model was fitted on a DataFrame and {exc}") from None
+    task = _check_model(estimator, features, spec)
     try:
         matrix = RequestParser(features, max_rows=max(len(sample_rows), 1)).parse(
             {"instances": sample_rows}
@@ -183,6 +200,11 @@ def make_bundle(
     except RequestError as exc:
         shown = "; ".join(f"row {e.row} {e.field}: {e.message}" for e in exc.errors[:5])
         raise BundleError(f"the sample breaks the feature spec: {exc.detail}: {shown}") from None
+    if estimator is not original:
+        try:
+            positions.prove_equal(original, estimator, sample_rows, matrix, features)
+        except positions.RewriteError as exc:
+            raise BundleError(f"the model was fitted on a DataFrame and {exc}") from None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / MODEL_FILE

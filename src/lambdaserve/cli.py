@@ -175,7 +175,7 @@ def bundle_cmd(
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="model bundle folder (default: the built ModelLayer)",
+    help="serve this bundle instead of the built ModelLayer (pins its name, version, sha256)",
 )
 def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path | None) -> None:
     """Run the built handler on an event file in a clean process, as Lambda would (no Docker)."""
@@ -185,8 +185,11 @@ def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
     built = BuiltFunction.from_build(build_dir, function)
     model = model_dir or build_dir / "ModelLayer" / "model"
+    env = {"MODEL_DIR": str(model.resolve())}
+    if model_dir is not None:
+        env |= _pins_of(model_dir)
     event = json.loads(event_file.read_text(encoding="utf-8"))
-    result = invoke_isolated(built, event, env={"MODEL_DIR": str(model.resolve())})
+    result = invoke_isolated(built, event, env=env)
     sys.stderr.write(result.logs)
     click.echo(
         f"REPORT Init Duration: {result.init_seconds * 1000:.1f} ms  "
@@ -194,6 +197,23 @@ def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path
         err=True,
     )
     click.echo(json.dumps(result.response, indent=2))
+
+
+def _pins_of(bundle_dir: Path) -> dict[str, str]:
+    """What a deploy would pin for this bundle: its name, version and sha256, so the built
+    template's own (the sample's) do not refuse it. An unreadable manifest sets nothing: the
+    handler then answers 503 with the reason, as it would in Lambda."""
+    from lambdaserve import manifest as manifest_io
+
+    try:
+        found = manifest_io.read(bundle_dir)
+    except (ManifestError, OSError):
+        return {}
+    return {
+        "MODEL_NAME": found.name,
+        "MODEL_VERSION": found.version or "",
+        "MODEL_SHA256": found.sha256,
+    }
 
 
 @main.group()

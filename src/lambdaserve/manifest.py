@@ -13,9 +13,9 @@ MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.joblib"
 
 FeatureType = Literal["number", "integer", "boolean", "category"]
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "clustering", "outlier_detection"]
 FEATURE_TYPES: tuple[FeatureType, ...] = ("number", "integer", "boolean", "category")
-TASKS: tuple[Task, ...] = ("classification", "regression")
+TASKS: tuple[Task, ...] = ("classification", "regression", "clustering", "outlier_detection")
 # The framework versions a bundle records and the serving side checks before loading.
 FRAMEWORKS = ("python", "scikit-learn", "numpy", "scipy", "joblib")
 
@@ -215,6 +215,16 @@ class Manifest:
             "created_at": self.created_at,
             "created_by": self.created_by,
         }
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether answers carry class probabilities: a classifier whose golden examples,
+        made by the model itself when bundled, have them (an SVC without predict_proba not)."""
+        return (
+            self.task == "classification"
+            and bool(self.golden_examples)
+            and all(g.probabilities is not None for g in self.golden_examples)
+        )
 
     def public(self) -> dict[str, Any]:
         """What `GET /model` shows: no golden inputs (they may hold real customer rows)."""

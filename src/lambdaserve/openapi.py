@@ -28,6 +28,11 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
 
 
 def _label_schema(manifest: Manifest) -> dict[str, Any]:
+    """What one prediction is, by the kind of model."""
+    if manifest.task == "clustering":
+        return {"type": "integer", "minimum": 0, "description": "the cluster the row falls in"}
+    if manifest.task == "outlier_detection":
+        return {"type": "integer", "enum": [-1, 1], "description": "-1 outlier, 1 inlier"}
     if manifest.task == "regression" or not manifest.classes:
         return {"type": "number"}
     kinds = {
@@ -106,7 +111,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
             "properties": {"name": {"type": "string"}, "version": {"type": ["string", "null"]}},
         },
     }
-    if manifest.task == "classification":
+    if manifest.has_probabilities:
         response_props["probabilities"] = {
             "type": "array",
             "description": f"per row, one probability per class in the order {manifest.classes}",

@@ -12,9 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from support import ROOT, load_event
+from zoo import ZOO, assert_same_answers
 
 from lambdaserve import manifest
+from lambdaserve.bundle import make_bundle
+from lambdaserve.cli import main
 from lambdaserve.local.build import BuiltFunction, Invocation, invoke_isolated
 
 pytestmark = pytest.mark.build
@@ -180,3 +184,51 @@ def test_runtime_layer_builds_for_arm64_from_aarch64_wheels(tmp_path: Path) -> N
     assert "aarch64" in core.name
     e_machine = int.from_bytes(core.read_bytes()[18:20], "little")
     assert e_machine == 183  # EM_AARCH64
+
+
+@pytest.mark.parametrize("kind", sorted(ZOO))
+def test_invoke_model_dir_serves_a_users_own_bundle_as_the_model_itself_answers(
+    kind: str, sam_build: Path, tmp_path: Path
+) -> None:
+    # Not the sample: another name, no version. `invoke --model-dir` pins what a deploy would.
+    model = ZOO[kind]()
+    bundle = tmp_path / "bundle"
+    make_bundle(
+        model.estimator,
+        name=model.name,
+        spec=model.spec,
+        sample_rows=model.requests,
+        out_dir=bundle,
+    )
+    columns = [f.name for f in manifest.read(bundle).features]
+    records = {"instances": model.requests}
+    columnar = {
+        "dataframe_split": {
+            "columns": columns,
+            "data": [[row.get(c) for c in columns] for row in model.requests],
+        }
+    }
+    answers = []
+    for body in (records, columnar):
+        event = load_event("predict.json") | {"body": json.dumps(body)}
+        (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
+        result = CliRunner(mix_stderr=False).invoke(
+            main,
+            [
+                "invoke",
+                "--build-dir",
+                str(sam_build),
+                "--model-dir",
+                str(bundle),
+                "--event",
+                str(tmp_path / "event.json"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        response = json.loads(result.stdout)
+        assert response["statusCode"] == 200, response["body"]
+        answers.append(json.loads(response["body"]))
+    assert answers[0] == answers[1]
+    assert answers[0]["model"] == {"name": model.name, "version": None}
+    model.predictor_task = manifest.read(bundle).task
+    assert_same_answers(model, answers[0])

@@ -51,7 +51,7 @@ def _valid(sample_bundle: Path) -> dict[str, Any]:
         (lambda m: m.update(schema_version=99), "schema_version"),
         (lambda m: m.pop("sha256"), "missing 'sha256'"),
         (lambda m: m.update(sha256="XYZ"), "64 lowercase hex"),
-        (lambda m: m.update(task="clustering"), "'task'"),
+        (lambda m: m.update(task="ranking"), "'task'"),
         (lambda m: m.update(classes=None), "needs its 'classes'"),
         (lambda m: m["frameworks"].pop("numpy"), "'frameworks'"),
         (lambda m: m.update(version=3), "'version'"),
