@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdaserve.manifest import Feature, Manifest
+from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS, TYPE_BASE
 
 _JSON_TYPES = {"number": "number", "integer": "integer", "boolean": "boolean", "category": "string"}
 
@@ -118,7 +119,10 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
             "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
         }
     problem_ref = {"$ref": "#/components/responses/Problem"}
-    forbidden = {"403": {"$ref": "#/components/responses/Forbidden"}}
+    # API Gateway's own answers (template.yaml's GatewayResponses), on every route.
+    forbidden = {
+        code: {"$ref": "#/components/responses/GatewayProblem"} for code in ("403", "429", "502")
+    }
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -195,6 +199,17 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                     "required": ["predictions", "model"],
                     "properties": response_props,
                 },
+                "GatewayProblem": {
+                    "type": "object",
+                    "required": ["type", "title", "detail"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "request_id": {"type": "string"},
+                    },
+                },
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status", "detail"],
@@ -239,19 +254,15 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                 },
             },
             "responses": {
-                "Forbidden": {
+                "GatewayProblem": {
                     "description": (
-                        "API Gateway refused the request before the model saw it: no such "
-                        "route, or a missing or invalid API key or signature"
+                        "API Gateway answered before or instead of the model: no such route, "
+                        "a missing or invalid API key or signature (403), throttled or over "
+                        "quota (429), the function failed (502). Types: "
+                        + ", ".join(sorted({TYPE_BASE + p.slug for p in GATEWAY_PROBLEMS.values()}))
                     ),
                     "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["message"],
-                                "properties": {"message": {"type": "string"}},
-                            }
-                        }
+                        CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/GatewayProblem"}}
                     },
                 },
                 "Problem": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -104,3 +105,59 @@ class InternalError(RequestError):
     status = 500
     title = "Internal error"
     slug = "internal-error"
+
+
+@dataclass(frozen=True)
+class GatewayProblem:
+    """An answer API Gateway gives itself, before or instead of the function (its
+    GatewayResponses), in the same problem+json shape as ours."""
+
+    response_type: str  # API Gateway's gateway response type
+    status: int | None  # None: the DEFAULT_* types cover several statuses
+    slug: str
+    title: str
+
+    def template(self) -> str:
+        """The response template API Gateway renders (VTL): `messageString` is the message
+        already quoted as a JSON string."""
+        status = "" if self.status is None else f', "status": {self.status}'
+        return (
+            f'{{"type": "{TYPE_BASE}{self.slug}", "title": "{self.title}"{status}, '
+            '"detail": $context.error.messageString, "request_id": "$context.requestId"}'
+        )
+
+    def body(self, message: str, request_id: str) -> dict[str, Any]:
+        """What API Gateway's rendering of `template()` parses to (the local gateway's answer)."""
+        rendered = self.template()
+        rendered = rendered.replace("$context.error.messageString", json.dumps(message))
+        rendered = rendered.replace("$context.requestId", request_id)
+        parsed: dict[str, Any] = json.loads(rendered)
+        return parsed
+
+
+GATEWAY_PROBLEMS = {
+    p.response_type: p
+    for p in (
+        GatewayProblem("MISSING_AUTHENTICATION_TOKEN", 403, "missing-authentication", "Forbidden"),
+        GatewayProblem("INVALID_API_KEY", 403, "invalid-api-key", "Forbidden"),
+        GatewayProblem("INVALID_SIGNATURE", 403, "invalid-signature", "Forbidden"),
+        GatewayProblem("ACCESS_DENIED", 403, "access-denied", "Forbidden"),
+        GatewayProblem("EXPIRED_TOKEN", 403, "expired-token", "Forbidden"),
+        GatewayProblem("REQUEST_TOO_LARGE", 413, "payload-too-large", "Payload too large"),
+        GatewayProblem("THROTTLED", 429, "throttled", "Too many requests"),
+        GatewayProblem("QUOTA_EXCEEDED", 429, "quota-exceeded", "Too many requests"),
+        GatewayProblem("DEFAULT_4XX", None, "gateway-refused", "Refused by API Gateway"),
+        GatewayProblem("DEFAULT_5XX", None, "gateway-error", "API Gateway error"),
+    )
+}
+
+
+def gateway_responses() -> dict[str, Any]:
+    """template.yaml's `GatewayResponses`, derived from the table above (a test compares)."""
+    return {
+        p.response_type: {
+            "ResponseParameters": {"Headers": {"Content-Type": f"'{CONTENT_TYPE}'"}},
+            "ResponseTemplates": {"application/json": p.template()},
+        }
+        for p in GATEWAY_PROBLEMS.values()
+    }

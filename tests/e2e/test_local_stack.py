@@ -186,11 +186,14 @@ def test_each_error_class_answers_its_4xx_with_problem_json(
 
 def test_the_template_default_auth_mode_wants_the_api_key(stack: Running) -> None:
     assert "LAMBDASERVE_API_KEY" in stack.env
-    assert request(f"{stack.url}/health")[::2] == (403, {"message": "Forbidden"})
-    assert request(f"{stack.url}/predict", BODY, key="x" * 40)[::2] == (
-        403,
-        {"message": "Forbidden"},
-    )
+    for refused in (
+        request(f"{stack.url}/health"),
+        request(f"{stack.url}/predict", BODY, key="x" * 40),
+    ):
+        status, headers, body = refused
+        assert status == 403
+        assert headers["Content-Type"] == "application/problem+json"
+        assert (body["type"].rsplit("/", 1)[-1], body["detail"]) == ("invalid-api-key", "Forbidden")
     assert stack.call("/health")[0] == 200
 
 
@@ -198,7 +201,8 @@ def test_health_model_and_openapi_answer(stack: Running) -> None:
     assert stack.call("/health")[2]["status"] == "ok"
     assert stack.call("/model")[2]["name"] == "retail-propensity"
     assert stack.call("/openapi.json")[2]["openapi"] == "3.1.0"
-    assert stack.call("/admin")[0] == 403  # like API Gateway: no such route
+    status, _, body = stack.call("/admin")  # like API Gateway: no such route
+    assert (status, body["type"].rsplit("/", 1)[-1]) == (403, "missing-authentication")
 
 
 def test_canary_split_promote_and_rollback_through_the_cli(

@@ -20,6 +20,7 @@ from lambdaserve.local.auth import make_check
 from lambdaserve.local.endpoint import free_port
 from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.worker import Reply
+from lambdaserve.problem import TYPE_BASE
 
 KEY = "k3yK3yk3yK3yk3yK3yk3yK3yk3yK3yk3yK3yk3yK"
 SECRETS = {"testing": "testing"}
@@ -76,23 +77,34 @@ def call(
         return error.code, json.loads(error.read())
 
 
+def gist(answer: tuple[int, Any]) -> tuple[int, str, str]:
+    """Status, problem type (last part) and detail of an API Gateway refusal."""
+    status, body = answer
+    assert body["type"].startswith(TYPE_BASE)
+    if status != 200:
+        assert set(body) == {"type", "title", "status", "detail", "request_id"}
+    return status, body["type"][len(TYPE_BASE) :], body["detail"]
+
+
 def test_api_key_mode_answers_403_forbidden_without_the_key(
     keyed: tuple[Gateway, Served],
 ) -> None:
     gateway, served = keyed
-    assert call(f"{gateway.url}/health") == (403, {"message": "Forbidden"})
-    assert call(f"{gateway.url}/health", {"x-api-key": KEY[::-1]}) == (
+    assert gist(call(f"{gateway.url}/health")) == (403, "invalid-api-key", "Forbidden")
+    assert gist(call(f"{gateway.url}/health", {"x-api-key": KEY[::-1]})) == (
         403,
-        {"message": "Forbidden"},
+        "invalid-api-key",
+        "Forbidden",
     )
     assert served.events == [], "no function runs for a refused request"
     assert call(f"{gateway.url}/health", {"X-API-Key": KEY}) == (200, {})
     assert call(f"{gateway.url}/predict", {"x-api-key": KEY}, b"{}") == (200, {})
     assert len(served.events) == 2
     # Route first, then auth, as in API Gateway.
-    assert call(f"{gateway.url}/admin", {"x-api-key": KEY}) == (
+    assert gist(call(f"{gateway.url}/admin", {"x-api-key": KEY})) == (
         403,
-        {"message": "Missing Authentication Token"},
+        "missing-authentication",
+        "Missing Authentication Token",
     )
 
 
@@ -125,10 +137,11 @@ def test_iam_mode_accepts_what_curl_signs_and_nothing_unsigned(
     ) == (200, {})
     assert served.events[-1]["body"] == '{"instances": [{"a": 1}]}'
     status, body = curl_call(*sign, "-u", "testing:wrong", f"{gateway.url}/health")
-    assert (status, body["message"].split(" ")[:4]) == (403, ["The", "request", "signature", "we"])
-    assert curl_call(f"{gateway.url}/health") == (
+    assert (status, body["detail"].split(" ")[:4]) == (403, ["The", "request", "signature", "we"])
+    assert gist(curl_call(f"{gateway.url}/health")) == (
         403,
-        {"message": "Missing Authentication Token"},
+        "missing-authentication",
+        "Missing Authentication Token",
     )
     assert curl_call("-H", f"x-api-key: {KEY}", f"{gateway.url}/health")[0] == 403
     assert len(served.events) == 2

@@ -409,3 +409,18 @@ def test_the_app_stack_owns_no_account_wide_setting_and_account_yaml_keeps_its_o
     assert {r["Type"] for r in account.values()} == {"AWS::IAM::Role", "AWS::ApiGateway::Account"}
     assert all(r["DeletionPolicy"] == "Retain" for r in account.values())
     assert lint_file(ROOT / "account.yaml", ManualArgs()) == []
+
+
+def test_api_gateways_own_answers_are_problem_json_derived_from_problem_py(
+    sam: dict[str, Any],
+) -> None:
+    from lambdaserve.problem import GATEWAY_PROBLEMS, gateway_responses
+
+    api = sam["Resources"]["PredictApi"]["Properties"]
+    assert api["GatewayResponses"] == gateway_responses()
+    # What API Gateway renders is what the local gateway answers: valid JSON, our shape.
+    for problem in GATEWAY_PROBLEMS.values():
+        body = problem.body('a "quoted" message', "req-1")
+        assert body["detail"] == 'a "quoted" message'
+        assert body["type"].endswith(problem.slug)
+        assert body.get("status") == problem.status

@@ -4,7 +4,8 @@ Each HTTP request becomes a REST proxy event; the alias is resolved per request 
 and RoutingConfig weights, which moto stores but does not apply); the chosen version's worker
 answers; the handler's response becomes the HTTP response. Like API Gateway, an unknown route
 is a 403, a request that fails the AuthMode's check (API key or SigV4) is a 403 before any
-function runs, and a function that fails is a 502.
+function runs, and a function that fails is a 502, each in the problem+json body the
+template's GatewayResponses give them (`problem.GATEWAY_PROBLEMS`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lambdaserve.local.auth import AuthCheck, allow_all
+from lambdaserve.local.auth import (
+    FORBIDDEN,
+    NOT_AUTHENTICATED,
+    AuthCheck,
+    allow_all,
+)
 from lambdaserve.local.worker import Reply, WorkerCrashedError
+from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS
 
 VERSION_HEADER = "X-Lambdaserve-Function-Version"
 MODEL_HEADER = "X-Lambdaserve-Model-Version"
@@ -156,16 +163,22 @@ class Gateway:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def _message(self, status: int, message: str, extra: list[tuple[str, str]]) -> None:
-                body = json.dumps({"message": message}).encode()
-                self._reply(status, [("Content-Type", "application/json"), *extra], body)
+            def _refuse(
+                self, response_type: str, message: str, extra: list[tuple[str, str]] | None = None
+            ) -> None:
+                """API Gateway's own answer, as template.yaml's GatewayResponses render it."""
+                problem = GATEWAY_PROBLEMS[response_type]
+                request_id = str(uuid.uuid4())
+                body = json.dumps(problem.body(message, request_id)).encode()
+                headers = [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
+                self._reply(problem.status or 502, [*headers, *(extra or [])], body)
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = urlsplit(self.path).path
                 if (self.command, path) not in gateway.routes:
-                    self._message(403, "Missing Authentication Token", [])
+                    self._refuse("MISSING_AUTHENTICATION_TOKEN", NOT_AUTHENTICATED)
                     return
                 headers: dict[str, list[str]] = {}
                 by_name: dict[str, list[str]] = {}  # what the auth check reads
@@ -176,7 +189,7 @@ class Gateway:
                     self.command, self.path, {k: ",".join(v) for k, v in by_name.items()}, body
                 )
                 if refused is not None:
-                    self._message(403, refused, [])
+                    self._refuse(_refusal_type(refused), refused)
                     return
                 event = rest_event(
                     self.command, self.path, headers, body, gateway.stage, self.client_address[0]
@@ -186,12 +199,12 @@ class Gateway:
                 try:
                     reply, model_version = gateway.dispatch(version, event)
                 except WorkerCrashedError:
-                    self._message(502, "Internal server error", served)
+                    self._refuse("DEFAULT_5XX", "Internal server error", served)
                     return
                 served.append((MODEL_HEADER, model_version))
                 response = reply.response
                 if reply.error or not isinstance(response, dict) or "statusCode" not in response:
-                    self._message(502, "Internal server error", served)
+                    self._refuse("DEFAULT_5XX", "Internal server error", served)
                     return
                 status, headers_out, payload = _http_response(response)
                 self._reply(status, [*headers_out, *served], payload)
@@ -204,6 +217,15 @@ class Gateway:
                 raise AttributeError(name)
 
         return Handler
+
+
+def _refusal_type(message: str) -> str:
+    """The gateway response type API Gateway uses for an auth check's refusal."""
+    if message == NOT_AUTHENTICATED:
+        return "MISSING_AUTHENTICATION_TOKEN"
+    if message == FORBIDDEN:
+        return "INVALID_API_KEY"
+    return "INVALID_SIGNATURE"  # every other refusal comes from the SigV4 check
 
 
 def _headers(response: dict[str, Any]) -> list[tuple[str, str]]:
