@@ -21,7 +21,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test lint build validate invoke sample up bench clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint build validate invoke sample up bench clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -35,8 +35,11 @@ $(STAMP): pyproject.toml layers/runtime/requirements.txt requirements/cli.txt
 
 venv: $(STAMP) ## create .venv (Python 3.12) with the package and its dev tools
 
-test: $(STAMP) ## run the whole test suite (unit, functional, template, built artifact)
+test: $(STAMP) ## run the whole test suite (unit, functional, template, built artifact, e2e): CI
 	$(BIN)/pytest
+
+test-fast: $(STAMP) ## the inner loop: unit, functional and template tests; no sam build, no local stack
+	$(BIN)/pytest -m "not build" -q
 
 $(TOOLS_STAMP): requirements/tools.txt
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)

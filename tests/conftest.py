@@ -17,7 +17,8 @@ from lambdaserve import sample
 
 @pytest.fixture(scope="session", autouse=True)
 def _offline_aws() -> Iterator[None]:
-    """A region and fake credentials, so no test can ever reach a real AWS account."""
+    """A region and fake credentials, and no endpoint or stack from the shell, so no test can
+    ever reach a real AWS account or a running local stack."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -27,7 +28,11 @@ def _offline_aws() -> Iterator[None]:
             "AWS_SESSION_TOKEN": "testing",
         }.items():
             mp.setenv(key, value)
-        mp.delenv("AWS_PROFILE", raising=False)
+        # What the README tells users to export: a developer who did must not run the tests
+        # against a live endpoint, a real stack or their own registry.
+        for key in list(os.environ):
+            if key == "AWS_PROFILE" or key.startswith(("AWS_ENDPOINT_URL", "LAMBDASERVE_")):
+                mp.delenv(key, raising=False)
         yield
 
 

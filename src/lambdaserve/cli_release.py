@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import click
 from botocore.exceptions import ClientError
 
-from lambdaserve.deploy import Deployer, DeployError
+from lambdaserve.deploy import (
+    AlreadyServingError,
+    CanaryInProgressError,
+    Deployer,
+    DeployError,
+    NoCanaryError,
+    NothingToRollBackError,
+    ValidationFailedError,
+)
 from lambdaserve.live_parameters import init_parameters, stack_prefix, template_overrides
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
@@ -175,11 +183,31 @@ def _services(ctx: click.Context) -> Services:
     return services
 
 
+class Refused(click.ClickException):
+    """A failure with its exit code (README: Exit codes)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# The one place failures become exit codes; the rest exit 1 (click's usage errors exit 2).
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (UntrustedModelError, 3),
+    (ValidationFailedError, 4),
+    (CanaryInProgressError, 5),
+    (NoCanaryError, 5),
+    (NothingToRollBackError, 5),
+    (AlreadyServingError, 5),
+)
+
+
 def _run(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except FAILURES as exc:
-        raise click.ClickException(str(exc)) from None
+        code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 1)
+        raise Refused(str(exc), code) from None
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (shape in README)")
@@ -249,9 +277,9 @@ def register(main: click.Group) -> None:
     @json_option
     @click.pass_context
     def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
-        """Print the manifest of one version."""
+        """One version: a summary, or with --json its whole manifest."""
         found = _run(lambda: _services(ctx).registry().get(name, version))
-        click.echo(json.dumps(found.manifest.to_dict(), indent=2))
+        _emit(found.manifest.to_dict(), as_json, lambda m: _manifest_text(found.summary(), m))
 
     @main.command("deploy")
     @click.argument("name")
@@ -436,6 +464,24 @@ def register(main: click.Group) -> None:
                 or "no deployments yet"
             ),
         )
+
+
+def _manifest_text(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
+    features = ", ".join(f"{f['name']}:{f['type']}" for f in manifest["features"])
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items())
+    return "\n".join(
+        [
+            f"{manifest['name']} v{manifest['version']}  {manifest['estimator']} "
+            f"({manifest['task']})",
+            f"  sha256     {manifest['sha256']}",
+            f"  published  {summary['published_at']} by {summary['published_by']}",
+            f"  layer      {summary['layer_arn']}",
+            f"  features   {features}",
+            *([f"  classes    {manifest['classes']}"] if manifest.get("classes") else []),
+            *([f"  metrics    {metrics}"] if metrics else []),
+            f"  golden     {len(manifest['golden_examples'])} examples",
+        ]
+    )
 
 
 def _status_text(status: dict[str, Any]) -> str:

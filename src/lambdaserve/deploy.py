@@ -43,6 +43,34 @@ class DeployError(Exception):
     """A deploy, promote or rollback that did not happen; the alias is as it was."""
 
 
+class InvalidRequestError(DeployError):
+    """What was asked cannot be done as asked (a bad percentage, a version with no layer)."""
+
+
+class CanaryInProgressError(DeployError):
+    """A deploy while a canary runs: promote or roll back first."""
+
+
+class NoCanaryError(DeployError):
+    """A promote with no canary to promote."""
+
+
+class NothingToRollBackError(DeployError):
+    """No earlier version in the records to roll back to."""
+
+
+class AlreadyServingError(DeployError):
+    """The alias already serves what was asked for."""
+
+
+class ValidationFailedError(DeployError):
+    """The new version did not reproduce its golden examples, or failed to answer."""
+
+
+class FunctionUpdateError(DeployError):
+    """Lambda did not apply the function update (failed, or too slow)."""
+
+
 class Deployer:
     """Moves one function's alias between versions, recording and validating as it goes."""
 
@@ -59,6 +87,7 @@ class Deployer:
         ssm_prefix: str | None = None,
         progress: Callable[[str], None] = lambda _: None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         wait_seconds: float = 300,
         kms: KMSClient | None = None,
         signing_key: str | None = None,
@@ -70,6 +99,7 @@ class Deployer:
         self.function, self.alias, self.caller = function, alias, caller
         self.ssm, self.ssm_prefix = ssm, ssm_prefix
         self.progress, self.sleep, self.wait_seconds = progress, sleep, wait_seconds
+        self.clock = clock
         self.history = History(registry.bucket, registry.s3, function)
         self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
 
@@ -109,21 +139,23 @@ class Deployer:
     ) -> AliasState:
         """Verify the model, pin it in a new function version, validate it, move the alias."""
         if canary_percent is not None and not 0 < canary_percent < 100:
-            raise DeployError("--canary is a percentage between 0 and 100 (exclusive)")
+            raise InvalidRequestError("--canary is a percentage between 0 and 100 (exclusive)")
         model = self.registry.get(name, version)
         if not model.layer_arn:
-            raise DeployError(f"{name} v{version} has no layer in the registry")
+            raise InvalidRequestError(f"{name} v{version} has no layer in the registry")
         latest = self._config(None)
         verification = self._verify(model, latest, insecure_skip_verify)
         before, ledger = self.current()
         if before.weights:
-            raise DeployError(
+            raise CanaryInProgressError(
                 f"a canary is in progress on {self.alias} ({before.weights}): "
                 "promote or rollback it first"
             )
         new_version = self._publish(model, latest, verification)
         if new_version == before.version:
-            raise DeployError(f"{self.alias} already serves version {new_version} with this model")
+            raise AlreadyServingError(
+                f"{self.alias} already serves version {new_version} with this model"
+            )
         self.progress(
             f"validating version {new_version} with "
             f"{len(model.manifest.golden_examples)} golden examples"
@@ -131,10 +163,10 @@ class Deployer:
         try:
             answer = self.invoker.invoke(self.function, new_version, golden_event(model.manifest))
         except InvocationError as exc:
-            raise DeployError(f"{exc}; {self.alias} untouched") from None
+            raise ValidationFailedError(f"{exc}; {self.alias} untouched") from None
         problems = golden_mismatches(model.manifest, answer)
         if problems:
-            raise DeployError(
+            raise ValidationFailedError(
                 f"version {new_version} failed validation, {self.alias} untouched: "
                 + "; ".join(problems[:5])
             )
@@ -156,7 +188,7 @@ class Deployer:
         """Verify the canary version's model again, then send all traffic to it."""
         before, ledger = self.current()
         if not before.weights:
-            raise DeployError(f"no canary on {self.alias} to promote")
+            raise NoCanaryError(f"no canary on {self.alias} to promote")
         (canary,) = before.weights
         config = self._config(canary)
         verification = self._verify_version(canary, config, insecure_skip_verify)
@@ -182,12 +214,12 @@ class Deployer:
         before, ledger = self.current()
         target = to or (before.version if before.weights else self._previous(before, ledger))
         if target is None:
-            raise DeployError(
+            raise NothingToRollBackError(
                 f"no earlier version of {self.alias} in the deployment history: use --to VERSION"
             )
         after = AliasState(target)
         if after == before:
-            raise DeployError(f"{self.alias} already serves version {target} alone")
+            raise AlreadyServingError(f"{self.alias} already serves version {target} alone")
         config = self._config(target)
         if UNVERIFIED_MARK in config.get("Description", "") and not insecure_skip_verify:
             raise UnverifiedVersionError(
@@ -288,7 +320,9 @@ class Deployer:
             layers = layers[:-1]
         layers.append(model.layer_arn)
         if len(layers) > MAX_LAYERS:
-            raise DeployError(f"{self.function} would have {len(layers)} layers; Lambda allows 5")
+            raise InvalidRequestError(
+                f"{self.function} would have {len(layers)} layers; Lambda allows 5"
+            )
         env = dict(config.get("Environment", {}).get("Variables", {}))
         env.update(
             MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
@@ -310,18 +344,18 @@ class Deployer:
         return published["Version"]
 
     def _wait_updated(self) -> None:
-        deadline = time.monotonic() + self.wait_seconds
+        deadline = self.clock() + self.wait_seconds
         while True:
             config = self.lam.get_function_configuration(FunctionName=self.function)
             status = config.get("LastUpdateStatus", "Successful")
             if status == "Successful":
                 return
             if status == "Failed":
-                raise DeployError(
+                raise FunctionUpdateError(
                     f"the function update failed: {config.get('LastUpdateStatusReason')}"
                 )
-            if time.monotonic() > deadline:
-                raise DeployError(
+            if self.clock() > deadline:
+                raise FunctionUpdateError(
                     f"the function update did not finish in {self.wait_seconds:.0f} s"
                 )
             self.progress(f"waiting for the function update ({status})")

@@ -16,6 +16,7 @@ from lambdaserve import manifest
 from lambdaserve.deploy import Deployer
 from lambdaserve.local.build import load_template
 from lambdaserve.local.stack import zip_files
+from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry, layer_zip
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
@@ -51,6 +52,10 @@ class Account:
     invoker: InProcessInvoker
     function: str = FUNCTION
     bucket: str = BUCKET
+
+    def live(self) -> AliasState:
+        """Where `live` points now, read as every caller reads it."""
+        return AliasState.from_alias(self.lam.get_alias(FunctionName=self.function, Name="live"))
 
     def deployer(self, **overrides: Any) -> Deployer:
         """A deployer of this account's function, verifying with KMS as the CLI does."""

@@ -49,7 +49,10 @@ def test_publish_deploy_canary_promote_rollback_through_the_cli(
         "metrics",
         "layer_arn",
     }
-    assert json.loads(cli("show", "retail-propensity", "2").stdout)["version"] == "2"
+    assert json.loads(cli("show", "retail-propensity", "2", "--json").stdout)["version"] == "2"
+    shown = cli("show", "retail-propensity", "2").stdout
+    assert shown.startswith("retail-propensity v2  ")
+    assert "golden     5 examples" in shown
 
     deployed = cli("deploy", "retail-propensity", "1")
     assert deployed.exit_code == 0, deployed.output
@@ -75,7 +78,9 @@ def test_failures_exit_non_zero_with_one_line(run: Callable[..., Result]) -> Non
     assert missing.stderr.strip().splitlines() == [
         "Error: no version 9 of model 'retail-propensity' in s3://lambdaserve-registry-test"
     ]
-    assert cli("promote").stderr.strip() == "Error: no canary on live to promote"
+    no_canary = cli("promote")
+    assert no_canary.stderr.strip() == "Error: no canary on live to promote"
+    assert no_canary.exit_code == 5  # a state conflict, not a failure of the command
 
 
 def test_missing_location_says_where_to_give_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,10 +81,7 @@ def _resign(account: Account, key: str, manifest_bytes: bytes) -> None:
 
 
 def _live(account: Account) -> AliasState:
-    alias = account.lam.get_alias(FunctionName=account.function, Name="live")
-    return AliasState(
-        alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-    )
+    return account.live()
 
 
 def _ssm(account: Account) -> dict[str, str]:
@@ -225,6 +222,26 @@ def test_deploy_waits_for_the_function_update_to_finish(published: Account) -> N
     _deployer(published, sleeps).deploy("retail-propensity", "1")
     assert sleeps == [2, 2]
     assert _live(published) == AliasState("2")
+
+
+def test_a_function_update_that_never_finishes_times_out_and_leaves_live(
+    published: Account,
+) -> None:
+    def forever(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["LastUpdateStatus"] = "InProgress"
+
+    published.lam.meta.events.register("after-call.lambda.GetFunctionConfiguration", forever)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    deployer = _deployer(published)
+    deployer.sleep, deployer.clock, deployer.wait_seconds = sleep, lambda: now[0], 10
+    with pytest.raises(DeployError, match="did not finish in 10 s"):
+        deployer.deploy("retail-propensity", "1")
+    assert now[0] == 12  # six waits of 2 s: the deadline passed, checked after each
+    assert _live(published) == AliasState("1")
 
 
 def test_a_failed_function_update_stops_the_deploy(published: Account) -> None:

@@ -48,10 +48,7 @@ def cli(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Resu
 
 
 def _live(account: Account) -> AliasState:
-    alias = account.lam.get_alias(FunctionName=account.function, Name="live")
-    return AliasState(
-        alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-    )
+    return account.live()
 
 
 def _edit_manifest(account: Account, version: str, **changes: object) -> None:
@@ -83,11 +80,11 @@ def test_a_tampered_manifest_is_refused_with_or_without_a_key_in_the_shell(
     _edit_manifest(account, "2", metrics={"roc_auc": 0.99})
     # 3. with the key in the shell: refused.
     with_key = cli("deploy", MODEL, "2", env={"LAMBDASERVE_SIGNING_KEY": account.signing_key})
-    assert with_key.exit_code == 1
+    assert with_key.exit_code == 3  # untrusted model
     assert "changed after it was signed" in with_key.stderr
     # 4. without any key in the shell: refused too, the stack names the key.
     without = cli("deploy", MODEL, "2")
-    assert without.exit_code == 1
+    assert without.exit_code == 3
     assert without.stderr.strip().splitlines() == [
         f"verifying {MODEL} v2 against key {account.signing_key}",
         f"Error: refusing {MODEL} v2: the manifest was changed after it was signed",
@@ -123,7 +120,7 @@ def test_a_signing_key_other_than_the_stacks_is_refused(
         account.deployer(signing_key=rogue_arn).deploy(MODEL, "1")
     # Publishing with it is refused too: it would sign what no deploy accepts.
     refused = cli("publish", str(sample_bundle), env={"LAMBDASERVE_SIGNING_KEY": rogue_arn})
-    assert refused.exit_code == 1
+    assert refused.exit_code == 3
     assert "not the key this stack verifies with" in refused.stderr
     # The same key spelled as a bare id is the same key.
     bare_id = account.signing_key.rsplit("/", 1)[-1]
@@ -200,7 +197,7 @@ def test_the_escape_hatch_warns_records_and_marks_the_version(
     with pytest.raises(UnverifiedVersionError):
         account.deployer().rollback(to="3")
     refused = cli("rollback", "--to", "3")
-    assert refused.exit_code == 1
+    assert refused.exit_code == 3
     assert "went live without verification" in refused.stderr
     assert cli("rollback", "--to", "3", "--insecure-skip-verify").exit_code == 0
     history = json.loads(cli("history", "--json").stdout)

@@ -39,10 +39,7 @@ def _deployer(registry: Registry, account: Account) -> Deployer:
 
 
 def _live(account: Account) -> AliasState:
-    alias = account.lam.get_alias(FunctionName=account.function, Name="live")
-    return AliasState(
-        alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-    )
+    return account.live()
 
 
 def test_publish_signs_and_a_signed_model_deploys(account: Account, sample_bundle: Path) -> None:

@@ -29,6 +29,7 @@ from lambdaserve.local.build import BuiltFunction, TemplateResolver, load_templa
 from lambdaserve.local.endpoint import AwsEndpoint
 from lambdaserve.local.gateway import Gateway, Route, pick_version
 from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
+from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
@@ -272,8 +273,8 @@ class LocalStack:
     def _read_alias(self, name: str) -> tuple[str, dict[str, float]]:
         """An alias's primary version and canary weights, as moto stores them."""
         alias = self.client("lambda", direct=True).get_alias(FunctionName=FUNCTION, Name=name)
-        weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-        return alias["FunctionVersion"], dict(weights)
+        state = AliasState.from_alias(dict(alias))
+        return state.version, state.weights
 
     def _alias(self) -> tuple[str, dict[str, float]]:
         primary, weights = self._read_alias("live")
