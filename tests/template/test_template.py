@@ -424,3 +424,9 @@ def test_api_gateways_own_answers_are_problem_json_derived_from_problem_py(
         assert body["detail"] == 'a "quoted" message'
         assert body["type"].endswith(problem.slug)
         assert body.get("status") == problem.status
+
+
+def test_every_parameter_is_in_exactly_one_group(sam: dict[str, Any]) -> None:
+    groups = sam["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(sam["Parameters"])
