@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -10,29 +9,27 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdaserve.api import ModelSlot, Subsegments, create_app
-from lambdaserve.schema import DEFAULT_MAX_ROWS
-from lambdaserve.serving import DEFAULT_MODEL_DIR, ExpectedModel, Predictor
+from lambdaserve.serving import Predictor
+from lambdaserve.settings import Settings
 
+settings = Settings.from_env()
 logger = Logger()
 # X-Ray subsegments (load, validate, predict) need the X-Ray SDK, whose import costs a cold
 # start about 0.36 s (bench/): on only with TRACE_SUBSEGMENTS=true. Lambda's own trace
 # segments (Tracing: Active) cost nothing and are always there.
-tracing = Subsegments.from_env()
-# A namespace even if the variable is missing: without one every flush raises.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "lambdaserve"))
+tracing = Subsegments.when(settings.trace_subsegments)
+metrics = Metrics(namespace=settings.metrics_namespace)
 
 
 def load_model() -> Predictor:
     """The model this function version pins, from its layer at MODEL_DIR."""
     return Predictor.load(
-        os.environ.get("MODEL_DIR", DEFAULT_MODEL_DIR),
-        expected=ExpectedModel.from_env(),
-        max_rows=int(os.environ.get("MAX_BATCH_ROWS", DEFAULT_MAX_ROWS)),
+        settings.model_dir, expected=settings.expected, max_rows=settings.max_rows
     )
 
 
 slot = ModelSlot(load_model, logger, metrics)
-app = create_app(slot, logger, metrics, tracing)
+app = create_app(slot, logger, metrics, tracing, settings)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -29,8 +28,7 @@ from lambdaserve.serving import ModelLoadError, Predictor
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
 
-# Lambda's synchronous payload limit; API Gateway would accept 10 MB and Lambda then fail.
-DEFAULT_MAX_BODY_BYTES = 6_000_000
+    from lambdaserve.settings import Settings
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -95,9 +93,9 @@ class Subsegments:
         self.tracer = tracer
 
     @classmethod
-    def from_env(cls) -> Subsegments:
-        """On when TRACE_SUBSEGMENTS=true."""
-        if os.environ.get("TRACE_SUBSEGMENTS", "false").lower() != "true":
+    def when(cls, enabled: bool) -> Subsegments:
+        """Real subsegments only when asked for (TRACE_SUBSEGMENTS=true)."""
+        if not enabled:
             return cls()
         from aws_lambda_powertools import Tracer
 
@@ -120,7 +118,11 @@ def problem_response(error: RequestError, path: str | None = None) -> Response[s
 
 
 def create_app(
-    slot: ModelSlot, logger: Logger, metrics: Metrics, subsegment: Subsegments
+    slot: ModelSlot,
+    logger: Logger,
+    metrics: Metrics,
+    subsegment: Subsegments,
+    settings: Settings,
 ) -> APIGatewayRestResolver:
     """The resolver with the four routes and the one place errors become statuses."""
     app = APIGatewayRestResolver(strip_prefixes=None)
@@ -131,9 +133,9 @@ def create_app(
 
     app.use(middlewares=[count])
 
-    max_body = int(os.environ.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+    max_body = settings.max_body_bytes
     # Feature values reach the logs only through data capture, and never unmasked PII.
-    capture_enabled = os.environ.get("DATA_CAPTURE", "false").lower() == "true"
+    capture_enabled = settings.data_capture
     capture: list[DataCapture] = []  # one per container, like the model it describes
 
     def model() -> Predictor:

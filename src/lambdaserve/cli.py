@@ -267,7 +267,7 @@ def local_up(
     import threading
     import time
 
-    from lambdaserve.local.stack import LocalStack, Settings
+    from lambdaserve.local.stack import LocalCloud, Settings
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
@@ -284,7 +284,7 @@ def local_up(
         auth_mode=auth_mode,
         api_key=api_key,
     )
-    stack = LocalStack(settings, log=lambda line: click.echo(line, err=True))
+    stack = LocalCloud(settings, log=lambda line: click.echo(line, err=True))
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())

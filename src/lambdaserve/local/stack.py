@@ -68,7 +68,7 @@ def zip_files(files: dict[str, str | bytes]) -> bytes:
     return buffer.getvalue()
 
 
-class LocalStack:
+class LocalCloud:
     """Start, serve, stop. Thread-safe enough for a laptop: one container per version."""
 
     def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:

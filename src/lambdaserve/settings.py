@@ -1,0 +1,41 @@
+"""The predict function's configuration: every environment variable it reads, read once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lambdaserve.schema import DEFAULT_MAX_ROWS
+from lambdaserve.serving import DEFAULT_MODEL_DIR, ExpectedModel
+
+# Lambda's synchronous payload limit; API Gateway would accept 10 MB and Lambda then fail.
+DEFAULT_MAX_BODY_BYTES = 6_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What template.yaml's environment says, with the defaults a missing variable gets."""
+
+    model_dir: str = DEFAULT_MODEL_DIR
+    expected: ExpectedModel = field(default_factory=ExpectedModel)
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    data_capture: bool = False
+    trace_subsegments: bool = False
+    metrics_namespace: str = "lambdaserve"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """MODEL_DIR, MODEL_NAME/VERSION/SHA256, MAX_BATCH_ROWS, MAX_BODY_BYTES, DATA_CAPTURE,
+        TRACE_SUBSEGMENTS and POWERTOOLS_METRICS_NAMESPACE."""
+        return cls(
+            model_dir=env.get("MODEL_DIR", DEFAULT_MODEL_DIR),
+            expected=ExpectedModel.from_env(env),
+            max_rows=int(env.get("MAX_BATCH_ROWS", DEFAULT_MAX_ROWS)),
+            max_body_bytes=int(env.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            data_capture=env.get("DATA_CAPTURE", "false").lower() == "true",
+            trace_subsegments=env.get("TRACE_SUBSEGMENTS", "false").lower() == "true",
+            # A namespace even if the variable is missing: without one every flush raises.
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "lambdaserve"),
+        )
