@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 
 from lambdaserve import manifest as manifest_io
+from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.manifest import Manifest, ManifestError
 from lambdaserve.pretraffic import run_hook
 from lambdaserve.signing import SIGNATURE_FILE, ManifestSigner, SignatureError
-from lambdaserve.validation import LambdaInvoker
 
 logger = logging.getLogger("lambdaserve.pretraffic")  # JSON lines: LoggingConfig in the template
 logger.setLevel(logging.INFO)

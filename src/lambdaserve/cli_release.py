@@ -21,13 +21,13 @@ from lambdaserve.deploy import (
     NothingToRollBackError,
     ValidationFailedError,
 )
+from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import init_parameters, stack_prefix, template_overrides
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.teardown import purge
 from lambdaserve.trust import KEY_ENV, UntrustedModelError, resolve_signing_key
-from lambdaserve.validation import LambdaInvoker
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve import live_parameters
+from lambdaserve.golden import golden_event, golden_mismatches
+from lambdaserve.invoker import InvocationError, Invoker
 from lambdaserve.records import AliasState, History, Ledger, LedgerStore
 from lambdaserve.registry import ModelVersion, Registry
 from lambdaserve.trust import (
@@ -23,12 +25,6 @@ from lambdaserve.trust import (
     UnverifiedVersionError,
     Verification,
     resolve_signing_key,
-)
-from lambdaserve.validation import (
-    InvocationError,
-    Invoker,
-    golden_event,
-    golden_mismatches,
 )
 
 if TYPE_CHECKING:

@@ -246,9 +246,14 @@ def read(bundle_dir: Path) -> Manifest:
     return Manifest.from_dict(raw)
 
 
+def to_bytes(manifest: Manifest) -> bytes:
+    """The one serialisation of a manifest: strict JSON (no NaN), what is signed, written
+    into bundles and layers, and stored in the registry."""
+    return (json.dumps(manifest.to_dict(), indent=2, allow_nan=False) + "\n").encode()
+
+
 def write(manifest: Manifest, bundle_dir: Path) -> Path:
-    """Write `manifest.json` into a bundle folder (strict JSON: no NaN)."""
+    """Write `manifest.json` into a bundle folder."""
     path = Path(bundle_dir) / MANIFEST_FILE
-    text = json.dumps(manifest.to_dict(), indent=2, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_bytes(to_bytes(manifest))
     return path

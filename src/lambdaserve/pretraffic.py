@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from lambdaserve.validation import golden_event, golden_mismatches
+from lambdaserve.golden import golden_event, golden_mismatches
 
 if TYPE_CHECKING:
     from mypy_boto3_codedeploy import CodeDeployClient
 
+    from lambdaserve.invoker import Invoker
     from lambdaserve.manifest import Manifest
-    from lambdaserve.validation import Invoker
 
 
 def split_version_arn(arn: str) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from lambdaserve.manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+from lambdaserve.manifest import to_bytes as manifest_bytes_of
 from lambdaserve.serving import ModelLoadError, Predictor
 from lambdaserve.signing import SIGNATURE_FILE
 
@@ -95,7 +96,7 @@ def layer_zip(bundle_dir: Path, manifest: Manifest, signature: bytes | None = No
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = [
             (MODEL_FILE, (Path(bundle_dir) / manifest.model_file).read_bytes()),
-            (MANIFEST_FILE, _manifest_bytes(manifest)),
+            (MANIFEST_FILE, manifest_bytes_of(manifest)),
         ]
         if signature is not None:
             entries.append((SIGNATURE_FILE, signature))
@@ -105,10 +106,6 @@ def layer_zip(bundle_dir: Path, manifest: Manifest, signature: bytes | None = No
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     return buffer.getvalue()
-
-
-def _manifest_bytes(manifest: Manifest) -> bytes:
-    return (json.dumps(manifest.to_dict(), indent=2, allow_nan=False) + "\n").encode()
 
 
 class Registry:
@@ -195,7 +192,7 @@ class Registry:
         number = self._claim(bundled.name, version)
         versioned = dataclasses.replace(bundled, version=number)
         name = versioned.name
-        signature = self.signer.sign(_manifest_bytes(versioned)) if self.signer else None
+        signature = self.signer.sign(manifest_bytes_of(versioned)) if self.signer else None
         self._put_new(
             self._key(name, number, MODEL_FILE),
             (Path(bundle_dir) / bundled.model_file).read_bytes(),
@@ -228,7 +225,7 @@ class Registry:
         )
         if signature is not None:
             self._put_new(self._key(name, number, SIGNATURE_FILE), signature, "application/json")
-        manifest_bytes = _manifest_bytes(versioned)
+        manifest_bytes = manifest_bytes_of(versioned)
         self._put_new(self._key(name, number, MANIFEST_FILE), manifest_bytes, "application/json")
         return dataclasses.replace(published, raw_manifest=manifest_bytes, signature=signature)
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from lambdaserve import manifest as manifest_io
+from lambdaserve.golden import compare_golden
 from lambdaserve.manifest import FRAMEWORKS, Manifest, ManifestError
 from lambdaserve.schema import DEFAULT_MAX_ROWS, RequestParser
-from lambdaserve.validation import compare_golden
 
 DEFAULT_MODEL_DIR = "/opt/model"
 # scikit-learn classifiers whose predict() is, by construction, the class of the highest

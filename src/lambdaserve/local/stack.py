@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 
 from lambdaserve.deploy import Deployer
+from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.build import BuiltFunction, TemplateResolver, load_template
@@ -33,7 +34,6 @@ from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
-from lambdaserve.validation import LambdaInvoker
 
 BUCKET = "lambdaserve-local-registry"
 FUNCTION = "lambdaserve-local-PredictFunction"

@@ -1,47 +1,19 @@
-"""Golden-example validation of a function version: the event to send, the answer to expect.
+"""Golden examples: the event that replays them to a function version, and the one
+comparison of an answer with what the model gave when bundled.
 
-Pure (no AWS): `lambdaserve deploy` and the CodeDeploy PreTraffic hook both send this event to
-the new version and compare what comes back, exactly, with what the model gave when bundled.
+Pure (no AWS): `lambdaserve deploy`, the CodeDeploy PreTraffic hook, `publish` (through the
+Predictor) and bundling all compare with `compare_golden`. Invoking a version is `invoker.py`.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from lambdaserve.manifest import Manifest
 
-if TYPE_CHECKING:
-    from mypy_boto3_lambda import LambdaClient
-
 VALIDATION_PATH = "/predict"
-
-
-class InvocationError(Exception):
-    """The function version raised instead of answering."""
-
-
-class Invoker(Protocol):
-    """Invokes one function version with an event and returns the handler's answer."""
-
-    def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any: ...
-
-
-class LambdaInvoker:
-    """The real thing: Lambda Invoke with a qualifier (a client is passed in, never built)."""
-
-    def __init__(self, lambda_client: LambdaClient) -> None:
-        self.client = lambda_client
-
-    def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any:
-        reply = self.client.invoke(
-            FunctionName=function, Qualifier=qualifier, Payload=json.dumps(event).encode()
-        )
-        payload = json.loads(reply["Payload"].read() or b"null")
-        if reply.get("FunctionError"):
-            raise InvocationError(f"version {qualifier} failed: {str(payload)[:500]}")
-        return payload
 
 
 def golden_event(manifest: Manifest) -> dict[str, Any]:
