@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, FakeLambdaContext
 
 from lambdaserve import sample
 
@@ -78,3 +78,9 @@ def sam_build() -> Path:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return ROOT / ".aws-sam" / "build"
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    """The one fake of Lambda's context object."""
+    return FakeLambdaContext()

@@ -13,11 +13,21 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.logging import logger as pt_logger
 from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
+
+from lambdaserve import manifest
+from lambdaserve.deploy import Deployer
+from lambdaserve.local.build import TemplateResolver, load_template
+from lambdaserve.local.stack import zip_files
+from lambdaserve.records import AliasState
+from lambdaserve.registry import Registry, layer_zip
+from lambdaserve.signing import ManifestSigner
+from lambdaserve.trust import KEY_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -60,6 +70,24 @@ def import_fresh(path: Path, name: str) -> ModuleType:
 
 
 @dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools and the handler read."""
+
+    function_name: str = "lambdaserve-PredictFunction"
+    function_version: str = "7"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:lambdaserve-PredictFunction:live"
+    )
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/lambdaserve-PredictFunction"
+    log_stream_name: str = "2026/11/26/[7]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+@dataclass
 class InProcessInvoker:
     """Lambda Invoke without Docker: runs the real predict handler in this process with the
     configuration of the requested version as the Lambda API reports it (environment, layers),
@@ -96,13 +124,10 @@ class InProcessInvoker:
     def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any:
         self.calls.append((function, qualifier))
         module, env = self._container(function, qualifier)
-        context = SimpleNamespace(
+        context = FakeLambdaContext(
             function_name=function,
             function_version=qualifier,
-            memory_limit_in_mb=1024,
             invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
-            aws_request_id=str(uuid.uuid4()),
-            get_remaining_time_in_millis=lambda: 29_000,
         )
         with environment(env):
             return module.lambda_handler(event, context)
@@ -113,3 +138,106 @@ def packaged_template() -> dict[str, Any]:
     from lambdaserve.local.build import packaged_template as packaged
 
     return packaged(ROOT / "template.yaml")
+
+
+BUCKET = "lambdaserve-registry-test"
+FUNCTION = "lambdaserve-PredictFunction"
+
+
+@dataclass
+class Account:
+    """The moto account as the stack leaves it: function v1 serving the sample, alias live."""
+
+    s3: Any
+    lam: Any
+    ssm: Any
+    kms: Any
+    signing_key: str
+    registry: Registry  # signs with the stack's key, as `lambdaserve publish` does
+    invoker: InProcessInvoker
+    function: str = FUNCTION
+    bucket: str = BUCKET
+
+    def live(self) -> AliasState:
+        """Where `live` points now, read as every caller reads it."""
+        return AliasState.from_alias(self.lam.get_alias(FunctionName=self.function, Name="live"))
+
+    def deployer(self, **overrides: Any) -> Deployer:
+        """A deployer of this account's function, verifying with KMS as the CLI does."""
+        settings: dict[str, Any] = {
+            "registry": self.registry,
+            "lambda_client": self.lam,
+            "invoker": self.invoker,
+            "function": self.function,
+            "kms": self.kms,
+            **overrides,
+        }
+        return Deployer(**settings)
+
+
+def moto_account(sample_bundle: Path, workdir: Path) -> Account:
+    """What a first `sam deploy` leaves in the current moto account, from template.yaml's own
+    properties as CloudFormation resolves them (TemplateResolver)."""
+    s3, lam, kms = boto3.client("s3"), boto3.client("lambda"), boto3.client("kms")
+    s3.create_bucket(Bucket=BUCKET)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    role = boto3.client("iam").create_role(RoleName="predict", AssumeRolePolicyDocument="{}")[
+        "Role"
+    ]["Arn"]
+    template = load_template(ROOT / "template.yaml")
+    resolver = TemplateResolver(template)  # a first deploy: the SSM parameters say sample
+    glob = template["Globals"]["Function"]
+    props = template["Resources"]["PredictFunction"]["Properties"]
+    env = {
+        k: str(resolver.value(v))
+        for k, v in {
+            **glob["Environment"]["Variables"],
+            **props["Environment"]["Variables"],
+        }.items()
+        if k != KEY_ENV  # !GetAtt ModelSigningKey.Arn: the key made above
+    }
+    env[KEY_ENV] = key
+    sample_zip = layer_zip(sample_bundle, manifest.read(sample_bundle))
+    zips = {}
+    layers = []
+    for name, content in (
+        ("RuntimeLayer", zip_files({"python/README": "runtime"})),
+        ("ServingLayer", zip_files({"python/README": "serving"})),
+        ("ModelLayer", sample_zip),
+    ):
+        arn = lam.publish_layer_version(LayerName=name, Content={"ZipFile": content})[
+            "LayerVersionArn"
+        ]
+        zips[arn] = content
+        layers.append(arn)
+    lam.create_function(
+        FunctionName=FUNCTION,
+        Role=role,
+        Runtime=glob["Runtime"],
+        Handler=props["Handler"],
+        MemorySize=int(resolver.string(glob["MemorySize"])),
+        Timeout=int(resolver.string(glob["Timeout"])),
+        Code={"ZipFile": zip_files({"app.py": (ROOT / "functions/predict/app.py").read_text()})},
+        Layers=layers,
+        Environment={"Variables": env},
+        Publish=True,
+    )
+    lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+    registry = Registry(BUCKET, s3, lam, signer=ManifestSigner(kms, key))
+
+    def layer_zips(arn: str) -> bytes:
+        if arn in zips:
+            return zips[arn]
+        found = registry.version_of_layer(arn)
+        assert found, f"unknown layer {arn}"
+        return registry.layer_zip_bytes(found.name, found.version)
+
+    return Account(
+        s3=s3,
+        lam=lam,
+        ssm=boto3.client("ssm"),
+        kms=kms,
+        signing_key=key,
+        registry=registry,
+        invoker=InProcessInvoker(lam, layer_zips, workdir),
+    )

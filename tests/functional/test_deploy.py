@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from functional.conftest import Account
+from support import Account
 
 from lambdaserve import manifest
 from lambdaserve.deploy import Deployer, DeployError

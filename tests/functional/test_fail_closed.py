@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from functional.conftest import Account
+from support import Account
 
 from lambdaserve.cli import main
 from lambdaserve.cli_release import Services

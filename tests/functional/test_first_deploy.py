@@ -16,8 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner, Result
-from functional.conftest import Account
-from support import load_event, packaged_template
+from support import Account, load_event, packaged_template
 
 from lambdaserve.cli import main
 from lambdaserve.cli_release import Services

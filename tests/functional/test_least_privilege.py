@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from functional.conftest import Account
-from support import ROOT, packaged_template
+from support import ROOT, Account, packaged_template
 
 from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.build import load_template, sam_transform

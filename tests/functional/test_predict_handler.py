@@ -5,38 +5,18 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
-from support import ROOT, import_fresh, load_event
+from support import ROOT, FakeLambdaContext, import_fresh, load_event
 
 from lambdaserve.serving import sha256_of
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass
-class FakeContext:
-    """The attributes of Lambda's context object that Powertools and the handler read."""
-
-    function_name: str = "lambdaserve-PredictFunction"
-    function_version: str = "7"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:lambdaserve-PredictFunction:live"
-    )
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/lambdaserve-PredictFunction"
-    log_stream_name: str = "2026/11/26/[7]abc"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
 
 
 def _import_handler() -> ModuleType:
@@ -66,7 +46,7 @@ def invoke(handler_env: pytest.MonkeyPatch) -> Invoke:
     def call(event: dict[str, Any]) -> dict[str, Any]:
         if not container:
             container.append(_import_handler())
-        response: dict[str, Any] = container[0].lambda_handler(event, FakeContext())
+        response: dict[str, Any] = container[0].lambda_handler(event, FakeLambdaContext())
         return response
 
     return call
@@ -200,7 +180,7 @@ def test_a_tampered_model_answers_503_everywhere_and_is_never_loaded(
         fh.write(b"\0")
     module = _import_handler()
     for name in ("health.json", "predict.json", "model.json"):
-        body = _problem(module.lambda_handler(load_event(name), FakeContext()), 503)
+        body = _problem(module.lambda_handler(load_event(name), FakeLambdaContext()), 503)
         assert "sha256" in body["detail"]
     lines = _stdout_json(capsys)
     assert [line["message"] for line in lines if line.get("message") == "model refused"]
@@ -212,7 +192,7 @@ def test_a_bundle_other_than_the_pinned_one_answers_503(
 ) -> None:
     handler_env.setenv("MODEL_SHA256", "0" * 64)
     module = _import_handler()
-    body = _problem(module.lambda_handler(load_event("health.json"), FakeContext()), 503)
+    body = _problem(module.lambda_handler(load_event("health.json"), FakeLambdaContext()), 503)
     assert "MODEL_SHA256" in body["detail"]
 
 
@@ -235,14 +215,14 @@ def test_wrong_content_type_is_415_and_a_charset_is_fine(invoke: Invoke) -> None
 def test_too_many_rows_is_413(handler_env: pytest.MonkeyPatch) -> None:
     handler_env.setenv("MAX_BATCH_ROWS", "1")
     module = _import_handler()
-    body = _problem(module.lambda_handler(load_event("predict.json"), FakeContext()), 413)
+    body = _problem(module.lambda_handler(load_event("predict.json"), FakeLambdaContext()), 413)
     assert "limit of 1" in body["detail"]
 
 
 def test_too_large_a_body_is_413_before_parsing(handler_env: pytest.MonkeyPatch) -> None:
     handler_env.setenv("MAX_BODY_BYTES", "100")
     module = _import_handler()
-    _problem(module.lambda_handler(load_event("predict.json"), FakeContext()), 413)
+    _problem(module.lambda_handler(load_event("predict.json"), FakeLambdaContext()), 413)
 
 
 def test_unknown_route_is_a_404_problem(invoke: Invoke) -> None:
@@ -314,7 +294,7 @@ def test_data_capture_logs_inputs_and_outputs_with_pii_masked(
     handler_env.setenv("DATA_CAPTURE", "true")
     module = _import_handler()
     event = load_event("predict.json")
-    module.lambda_handler(event, FakeContext())
+    module.lambda_handler(event, FakeLambdaContext())
     lines = _stdout_json(capsys)
     assert _feature_values_in(lines, event) >= {"email", "social", "412.5"}  # the probe works
     (record,) = [line for line in lines if line.get("message") == "data capture"]

@@ -11,8 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from functional.conftest import Account
-from support import ROOT, import_fresh
+from support import ROOT, Account, import_fresh
 
 from lambdaserve import manifest
 from lambdaserve.pretraffic import run_hook, split_version_arn

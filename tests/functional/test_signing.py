@@ -12,8 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from functional.conftest import Account
-from support import ROOT, import_fresh
+from support import ROOT, Account, import_fresh
 
 from lambdaserve.deploy import Deployer
 from lambdaserve.manifest import Manifest
