@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 from botocore.exceptions import ClientError
 
-from lambdaserve.deploy import (
+from lambdaserve.deploy import Deployer
+from lambdaserve.errors import (
     AlreadyServingError,
     CanaryInProgressError,
-    Deployer,
     DeployError,
     NoCanaryError,
     NothingToRollBackError,

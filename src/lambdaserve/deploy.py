@@ -9,62 +9,31 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve import live_parameters
+from lambdaserve.errors import (
+    AlreadyServingError,
+    CanaryInProgressError,
+    InvalidRequestError,
+    NoCanaryError,
+    NothingToRollBackError,
+    ValidationFailedError,
+)
+from lambdaserve.gate import TrustGate
 from lambdaserve.golden import golden_event, golden_mismatches
 from lambdaserve.invoker import InvocationError, Invoker
 from lambdaserve.records import AliasState, History, Ledger, LedgerStore
-from lambdaserve.registry import ModelVersion, Registry
+from lambdaserve.registry import Registry
 from lambdaserve.trust import (
-    KEY_ENV,
     PREVIOUSLY_VERIFIED,
-    SKIPPED,
-    STACK_SAMPLE,
     UNVERIFIED_MARK,
-    ForeignLayerError,
-    ModelVerifier,
-    NoSigningKeyError,
     UnverifiedVersionError,
     Verification,
-    resolve_signing_key,
 )
+from lambdaserve.versions import VersionPublisher
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_ssm import SSMClient
-
-MAX_LAYERS = 5
-
-
-class DeployError(Exception):
-    """A deploy, promote or rollback that did not happen; the alias is as it was."""
-
-
-class InvalidRequestError(DeployError):
-    """What was asked cannot be done as asked (a bad percentage, a version with no layer)."""
-
-
-class CanaryInProgressError(DeployError):
-    """A deploy while a canary runs: promote or roll back first."""
-
-
-class NoCanaryError(DeployError):
-    """A promote with no canary to promote."""
-
-
-class NothingToRollBackError(DeployError):
-    """No earlier version in the records to roll back to."""
-
-
-class AlreadyServingError(DeployError):
-    """The alias already serves what was asked for."""
-
-
-class ValidationFailedError(DeployError):
-    """The new version did not reproduce its golden examples, or failed to answer."""
-
-
-class FunctionUpdateError(DeployError):
-    """Lambda did not apply the function update (failed, or too slow)."""
 
 
 class Deployer:
@@ -90,12 +59,15 @@ class Deployer:
         stack_signing_key: str | None = None,
     ) -> None:
         self.registry, self.lam, self.invoker = registry, lambda_client, invoker
-        # The function's own SIGNING_KEY_ARN is the trust anchor; these must agree with it.
-        self.kms, self.signing_key, self.stack_signing_key = kms, signing_key, stack_signing_key
         self.function, self.alias, self.caller = function, alias, caller
-        self.ssm, self.ssm_prefix = ssm, ssm_prefix
-        self.progress, self.sleep, self.wait_seconds = progress, sleep, wait_seconds
-        self.clock = clock
+        self.ssm, self.ssm_prefix, self.progress = ssm, ssm_prefix, progress
+        # The function's own SIGNING_KEY_ARN is the trust anchor; these must agree with it.
+        self.gate = TrustGate(
+            lambda_client, registry, function, kms, signing_key, stack_signing_key, progress
+        )
+        self.publisher = VersionPublisher(
+            lambda_client, registry, function, progress, sleep, clock, wait_seconds
+        )
         self.history = History(registry.bucket, registry.s3, function)
         self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
 
@@ -140,14 +112,14 @@ class Deployer:
         if not model.layer_arn:
             raise InvalidRequestError(f"{name} v{version} has no layer in the registry")
         latest = self._config(None)
-        verification = self._verify(model, latest, insecure_skip_verify)
+        verification = self.gate.model(model, latest, insecure_skip_verify)
         before, ledger = self.current()
         if before.weights:
             raise CanaryInProgressError(
                 f"a canary is in progress on {self.alias} ({before.weights}): "
                 "promote or rollback it first"
             )
-        new_version = self._publish(model, latest, verification)
+        new_version = self.publisher.publish(model, latest, verification)
         if new_version == before.version:
             raise AlreadyServingError(
                 f"{self.alias} already serves version {new_version} with this model"
@@ -187,7 +159,7 @@ class Deployer:
             raise NoCanaryError(f"no canary on {self.alias} to promote")
         (canary,) = before.weights
         config = self._config(canary)
-        verification = self._verify_version(canary, config, insecure_skip_verify)
+        verification = self.gate.version(canary, config, insecure_skip_verify)
         after = AliasState(canary)
         self._move(
             before,
@@ -222,7 +194,7 @@ class Deployer:
                 f"version {target} went live without verification: roll back to it with "
                 "--insecure-skip-verify, or deploy a verified model"
             )
-        verification = self._skipped() if insecure_skip_verify else PREVIOUSLY_VERIFIED
+        verification = self.gate.skipped() if insecure_skip_verify else PREVIOUSLY_VERIFIED
         self._move(
             before,
             after,
@@ -257,105 +229,6 @@ class Deployer:
                 }
             )
         return {"function": self.function, "alias": self.alias, "versions": versions}
-
-    def _verify(
-        self, model: ModelVersion, latest: dict[str, Any], insecure_skip_verify: bool
-    ) -> Verification:
-        """The stack's key signed this manifest; the layer is the registry's, byte for byte."""
-        if insecure_skip_verify:
-            return self._skipped()
-        key = resolve_signing_key(
-            self.function,
-            function_key=_env(latest).get(KEY_ENV),
-            stack_key=self.stack_signing_key,
-            explicit=self.signing_key,
-        )
-        if self.kms is None:
-            raise NoSigningKeyError("no KMS client to verify the manifest signature with")
-        self.progress(f"verifying {model.name} v{model.version} against key {key}")
-        verifier = ModelVerifier(self.kms, self.lam, self.registry, key)
-        return verifier.verify(model, latest["FunctionArn"])
-
-    def _verify_version(
-        self, version: str, config: dict[str, Any], insecure_skip_verify: bool
-    ) -> Verification:
-        """The model a published function version serves, verified as a deploy would."""
-        if insecure_skip_verify:
-            return self._skipped()
-        env = _env(config)
-        if not env.get("MODEL_VERSION"):
-            return STACK_SAMPLE  # the template's own ModelLayer, built with the stack
-        model = self.registry.get(env.get("MODEL_NAME", ""), env["MODEL_VERSION"])
-        attached = [layer["Arn"] for layer in config.get("Layers", [])]
-        if not attached or attached[-1] != model.layer_arn:
-            raise ForeignLayerError(
-                f"version {version} does not serve the registry's layer of "
-                f"{model.name} v{model.version}"
-            )
-        if env.get("MODEL_SHA256") != model.manifest.sha256:
-            raise ForeignLayerError(
-                f"version {version} pins sha256 {env.get('MODEL_SHA256', '')[:12]}, "
-                f"not the signed manifest's {model.manifest.sha256[:12]}"
-            )
-        return self._verify(model, self._config(None), insecure_skip_verify=False)
-
-    def _skipped(self) -> Verification:
-        self.progress(
-            "WARNING: --insecure-skip-verify: the model's signature and layer are NOT "
-            "verified; this is recorded in the deployment history"
-        )
-        return SKIPPED
-
-    def _publish(
-        self, model: ModelVersion, config: dict[str, Any], verification: Verification
-    ) -> str:
-        layers = [layer["Arn"] for layer in config.get("Layers", [])]
-        # A registry model layer is always last and overlays the sample's /opt/model:
-        # replace it if there is one, else add it (template.yaml keeps the same shape).
-        if layers and self.registry.is_model_layer(layers[-1]):
-            layers = layers[:-1]
-        layers.append(model.layer_arn)
-        if len(layers) > MAX_LAYERS:
-            raise InvalidRequestError(
-                f"{self.function} would have {len(layers)} layers; Lambda allows 5"
-            )
-        env = dict(config.get("Environment", {}).get("Variables", {}))
-        env.update(
-            MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
-        )
-        self.progress(f"updating {self.function} to {model.name} v{model.version}")
-        # RevisionId: refuse to overwrite a change someone made since we read the config.
-        request: dict[str, Any] = (
-            {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
-        )
-        self.lam.update_function_configuration(
-            FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
-        )
-        self._wait_updated()
-        description = f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}"
-        if verification.status == "skipped":
-            description += f" {UNVERIFIED_MARK}"
-        published = self.lam.publish_version(FunctionName=self.function, Description=description)
-        self.progress(f"published version {published['Version']}")
-        return published["Version"]
-
-    def _wait_updated(self) -> None:
-        deadline = self.clock() + self.wait_seconds
-        while True:
-            config = self.lam.get_function_configuration(FunctionName=self.function)
-            status = config.get("LastUpdateStatus", "Successful")
-            if status == "Successful":
-                return
-            if status == "Failed":
-                raise FunctionUpdateError(
-                    f"the function update failed: {config.get('LastUpdateStatusReason')}"
-                )
-            if self.clock() > deadline:
-                raise FunctionUpdateError(
-                    f"the function update did not finish in {self.wait_seconds:.0f} s"
-                )
-            self.progress(f"waiting for the function update ({status})")
-            self.sleep(2)
 
     def _move(
         self,

@@ -12,7 +12,8 @@ import pytest
 from support import Account
 
 from lambdaserve import manifest
-from lambdaserve.deploy import Deployer, DeployError
+from lambdaserve.deploy import Deployer
+from lambdaserve.errors import DeployError
 from lambdaserve.live_parameters import KEYS, init_parameters
 from lambdaserve.local.stack import zip_files
 from lambdaserve.records import AliasState
@@ -237,7 +238,8 @@ def test_a_function_update_that_never_finishes_times_out_and_leaves_live(
         now[0] += seconds
 
     deployer = _deployer(published)
-    deployer.sleep, deployer.clock, deployer.wait_seconds = sleep, lambda: now[0], 10
+    publisher = deployer.publisher
+    publisher.sleep, publisher.clock, publisher.wait_seconds = sleep, lambda: now[0], 10
     with pytest.raises(DeployError, match="did not finish in 10 s"):
         deployer.deploy("retail-propensity", "1")
     assert now[0] == 12  # six waits of 2 s: the deadline passed, checked after each

@@ -1,0 +1,86 @@
+"""Function versions: pin a model (its layer last, MODEL_* in the environment) on $LATEST, wait
+for Lambda to apply it, publish an immutable version."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lambdaserve.errors import FunctionUpdateError, InvalidRequestError
+from lambdaserve.trust import UNVERIFIED_MARK
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+    from lambdaserve.registry import ModelVersion, Registry
+    from lambdaserve.trust import Verification
+
+MAX_LAYERS = 5
+
+
+@dataclass
+class VersionPublisher:
+    """Publishes one function's versions; the sleep and the clock are injectable."""
+
+    lam: LambdaClient
+    registry: Registry
+    function: str
+    progress: Callable[[str], None] = lambda _: None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    wait_seconds: float = 300
+
+    def publish(
+        self, model: ModelVersion, config: dict[str, Any], verification: Verification
+    ) -> str:
+        """Set the model layer and MODEL_* on $LATEST (read as `config`), wait, publish."""
+        layers = [layer["Arn"] for layer in config.get("Layers", [])]
+        # A registry model layer is always last and overlays the sample's /opt/model:
+        # replace it if there is one, else add it (template.yaml keeps the same shape).
+        if layers and self.registry.is_model_layer(layers[-1]):
+            layers = layers[:-1]
+        layers.append(model.layer_arn)
+        if len(layers) > MAX_LAYERS:
+            raise InvalidRequestError(
+                f"{self.function} would have {len(layers)} layers; Lambda allows 5"
+            )
+        env = dict(config.get("Environment", {}).get("Variables", {}))
+        env.update(
+            MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
+        )
+        self.progress(f"updating {self.function} to {model.name} v{model.version}")
+        # RevisionId: refuse to overwrite a change someone made since we read the config.
+        request: dict[str, Any] = (
+            {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
+        )
+        self.lam.update_function_configuration(
+            FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
+        )
+        self.wait_updated()
+        description = f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}"
+        if verification.status == "skipped":
+            description += f" {UNVERIFIED_MARK}"
+        published = self.lam.publish_version(FunctionName=self.function, Description=description)
+        self.progress(f"published version {published['Version']}")
+        return published["Version"]
+
+    def wait_updated(self) -> None:
+        """Until Lambda has applied the last configuration update (it does so asynchronously)."""
+        deadline = self.clock() + self.wait_seconds
+        while True:
+            config = self.lam.get_function_configuration(FunctionName=self.function)
+            status = config.get("LastUpdateStatus", "Successful")
+            if status == "Successful":
+                return
+            if status == "Failed":
+                raise FunctionUpdateError(
+                    f"the function update failed: {config.get('LastUpdateStatusReason')}"
+                )
+            if self.clock() > deadline:
+                raise FunctionUpdateError(
+                    f"the function update did not finish in {self.wait_seconds:.0f} s"
+                )
+            self.progress(f"waiting for the function update ({status})")
+            self.sleep(2)
