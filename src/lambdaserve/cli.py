@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lambdaserve import cli_release
+from lambdaserve import cli_context, cli_release, cli_stack
 from lambdaserve.bundle import BundleError
 from lambdaserve.local.auth import AUTH_MODES, valid_api_key
 from lambdaserve.manifest import ManifestError
@@ -50,11 +50,11 @@ build_dir_option = click.option(
 
 @click.group()
 @click.version_option(package_name="lambdaserve")
-@cli_release.location_options
+@cli_context.location_options
 @click.pass_context
 def main(ctx: click.Context, /, **locations: Any) -> None:
     """Ship scikit-learn models to AWS Lambda: bundle, run, deploy, roll back."""
-    cli_release.configure(ctx, **locations)
+    cli_context.configure(ctx, **locations)
 
 
 @main.group()
@@ -306,4 +306,5 @@ def local_up(
         stack.stop()
 
 
-cli_release.register(main)
+for command in (*cli_release.COMMANDS, *cli_stack.COMMANDS):
+    main.add_command(command)

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from support import Account
 
 from lambdaserve.cli import main
-from lambdaserve.cli_release import Services
+from lambdaserve.cli_context import Services
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from support import Account
 
 from lambdaserve.cli import main
-from lambdaserve.cli_release import Services
+from lambdaserve.cli_context import Services
 from lambdaserve.local.stack import zip_files
 from lambdaserve.records import AliasState
 from lambdaserve.trust import (

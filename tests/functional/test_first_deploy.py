@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from support import Account, load_event, packaged_template
 
 from lambdaserve.cli import main
-from lambdaserve.cli_release import Services
+from lambdaserve.cli_context import Services
 from lambdaserve.live_parameters import names
 from lambdaserve.local.build import sam_transform
 

@@ -1,0 +1,265 @@
+"""The CLI's context: where it finds things (`Services`, the one factory every command builds
+its clients and collaborators from), the location options, and how failures become exit
+codes and one-line reasons (one table)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import click
+from botocore.exceptions import ClientError
+
+from lambdaserve.deploy import Deployer
+from lambdaserve.errors import (
+    AlreadyServingError,
+    CanaryInProgressError,
+    DeployError,
+    NoCanaryError,
+    NothingToRollBackError,
+    ValidationFailedError,
+)
+from lambdaserve.invoker import LambdaInvoker
+from lambdaserve.live_parameters import stack_prefix
+from lambdaserve.manifest import ManifestError
+from lambdaserve.registry import Registry, RegistryError
+from lambdaserve.signing import ManifestSigner
+from lambdaserve.trust import KEY_ENV, UntrustedModelError, resolve_signing_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import boto3
+
+
+class NoStackError(Exception):
+    """--stack names a stack that does not exist (here)."""
+
+
+FAILURES = (
+    DeployError,
+    RegistryError,
+    ManifestError,
+    UntrustedModelError,
+    NoStackError,
+    OSError,
+)
+
+
+@dataclass
+class Services:
+    """Where things are (bucket, function, alias) and the AWS clients, built on first use.
+
+    Clients honour AWS_ENDPOINT_URL (boto3 does), so the same commands drive AWS, the local
+    stack or moto. Tests replace `invoker` with one that runs the handler locally."""
+
+    bucket: str | None = None
+    function: str | None = None
+    alias: str = "live"
+    ssm_prefix: str | None = None
+    signing_key: str | None = None
+    stack: str | None = None
+    invoker: Any = None
+    session_factory: Callable[[], boto3.session.Session] | None = None
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        import boto3
+
+        return self.session_factory() if self.session_factory else boto3.session.Session()
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name)  # type: ignore[call-overload]
+
+    @cached_property
+    def _outputs(self) -> dict[str, str]:
+        if not self.stack:
+            return {}
+        try:
+            stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationError":
+                raise NoStackError(f"no stack {self.stack} in this account and region") from None
+            raise
+        return {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+
+    def outputs(self) -> dict[str, str]:
+        """The stack's outputs (empty without --stack); NoStackError if it does not exist."""
+        return self._outputs
+
+    def parameter_prefix(self) -> str:
+        """The SSM path of the live model: given, the stack's output, or (before the stack
+        exists) the stack's default path."""
+        if self.ssm_prefix:
+            return self.ssm_prefix
+        if not self.stack:
+            raise click.UsageError(
+                "no SSM prefix: pass --stack NAME (it need not exist yet) or --ssm-prefix PATH"
+            )
+        try:
+            return self._outputs.get("ModelParameterPrefix") or stack_prefix(self.stack)
+        except NoStackError:
+            return stack_prefix(self.stack)
+
+    def need(self, what: str) -> str:
+        value = getattr(self, what) or self._outputs.get(_OUTPUT_OF[what])
+        if not value:
+            flag = what.replace("_", "-")
+            raise click.UsageError(
+                f"no {flag}: pass --{flag}, set LAMBDASERVE_{what.upper()} or --stack NAME"
+            )
+        return str(value)
+
+    def _function_name(self) -> str | None:
+        return self.function or self._outputs.get(_OUTPUT_OF["function"])
+
+    def _publish_key(self) -> str | None:
+        """The key publish signs with: the stack's (the function names it), else the caller's."""
+        function = self._function_name()
+        function_key = None
+        if function:
+            config = self.client("lambda").get_function_configuration(FunctionName=function)
+            function_key = config.get("Environment", {}).get("Variables", {}).get(KEY_ENV)
+        stack_key = self._outputs.get("SigningKeyArn")
+        if not (function_key or stack_key or self.signing_key):
+            return None
+        return resolve_signing_key(
+            function or "this registry",
+            function_key=function_key,
+            stack_key=stack_key,
+            explicit=self.signing_key,
+        )
+
+    def registry(self, *, for_publish: bool = False) -> Registry:
+        signer = None
+        if for_publish:
+            key = self._publish_key()
+            if key is None:
+                click.echo(
+                    "WARNING: no signing key known: publishing UNSIGNED; deploys will refuse "
+                    "this version (pass --stack or --signing-key to sign)",
+                    err=True,
+                )
+            signer = ManifestSigner(self.client("kms"), key) if key else None
+        return Registry(
+            self.need("bucket"), self.client("s3"), self.client("lambda"), signer=signer
+        )
+
+    def caller(self) -> str:
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except Exception:  # identity is for the record; never block a rollback on it
+            return "unknown"
+
+    def deployer(self) -> Deployer:
+        lam = self.client("lambda")
+        prefix = self.ssm_prefix or self._outputs.get("ModelParameterPrefix")
+        return Deployer(
+            registry=self.registry(),
+            lambda_client=lam,
+            invoker=self.invoker or LambdaInvoker(lam),
+            function=self.need("function"),
+            alias=self.alias,
+            caller=self.caller(),
+            ssm=self.client("ssm") if prefix else None,
+            ssm_prefix=prefix,
+            progress=lambda line: click.echo(line, err=True),
+            kms=self.client("kms"),
+            signing_key=self.signing_key,
+            stack_signing_key=self._outputs.get("SigningKeyArn"),
+        )
+
+
+_OUTPUT_OF = {"bucket": "RegistryBucket", "function": "PredictFunctionName"}
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, indent=2) if as_json else text(data))
+
+
+def services_of(ctx: click.Context) -> Services:
+    services = ctx.find_object(Services)
+    if services is None:  # main() always puts one there
+        raise click.UsageError("internal: no services in the click context")
+    return services
+
+
+class Refused(click.ClickException):
+    """A failure with its exit code (README: Exit codes)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# The one place failures become exit codes; the rest exit 1 (click's usage errors exit 2).
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (UntrustedModelError, 3),
+    (ValidationFailedError, 4),
+    (CanaryInProgressError, 5),
+    (NoCanaryError, 5),
+    (NothingToRollBackError, 5),
+    (AlreadyServingError, 5),
+)
+
+
+def run(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except FAILURES as exc:
+        code = next((c for kind, c in EXIT_CODES if isinstance(exc, kind)), 1)
+        raise Refused(str(exc), code) from None
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (shape in README)")
+insecure_option = click.option(
+    "--insecure-skip-verify",
+    is_flag=True,
+    help="DANGER: serve without verifying the signature and layer (throwaway dev registries); "
+    "warned and recorded in the history",
+)
+
+
+def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--bucket/--function/--alias/--ssm-prefix/--signing-key/--stack, each also from
+    LAMBDASERVE_*."""
+    for option in reversed(
+        [
+            click.option("--bucket", envvar="LAMBDASERVE_BUCKET", help="model registry bucket"),
+            click.option(
+                "--function",
+                "function",
+                envvar="LAMBDASERVE_FUNCTION",
+                help="predict function name or ARN",
+            ),
+            click.option("--alias", envvar="LAMBDASERVE_ALIAS", default="live", show_default=True),
+            click.option(
+                "--ssm-prefix",
+                envvar="LAMBDASERVE_SSM_PREFIX",
+                help="SSM path the template reads the live model from",
+            ),
+            click.option(
+                "--signing-key",
+                envvar="LAMBDASERVE_SIGNING_KEY",
+                help="KMS key that signs manifests on publish and must have signed them on deploy",
+            ),
+            click.option(
+                "--stack",
+                envvar="LAMBDASERVE_STACK",
+                help="read bucket, function, SSM prefix and signing key from this stack's outputs",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def configure(ctx: click.Context, **options: Any) -> None:
+    """Put the factory in the click context (tests may have put one there with fakes)."""
+    services = ctx.obj if isinstance(ctx.obj, Services) else Services()
+    for key, value in options.items():
+        if value is not None:
+            setattr(services, key, value)
+    ctx.obj = services
