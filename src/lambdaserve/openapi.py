@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from lambdaserve.manifest import Feature, Manifest
-from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS, TYPE_BASE
+from lambdaserve.problem import (
+    CONTENT_TYPE,
+    GATEWAY_PROBLEMS,
+    TYPE_BASE,
+    MalformedRequestError,
+    ModelUnavailableError,
+    PayloadTooLargeError,
+    RequestError,
+    SchemaViolationError,
+    UnsupportedMediaTypeError,
+)
 
 _JSON_TYPES = {"number": "number", "integer": "integer", "boolean": "boolean", "category": "string"}
 
@@ -46,65 +56,64 @@ def _label_schema(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -> dict[str, Any]:
-    """The document a client needs to call exactly this model."""
-    props = {f.name: feature_schema(f) for f in manifest.features}
-    record = {
+def _record_schema(manifest: Manifest) -> dict[str, Any]:
+    return {
         "type": "object",
-        "properties": props,
+        "properties": {f.name: feature_schema(f) for f in manifest.features},
         "required": [f.name for f in manifest.features if f.required],
         "additionalProperties": False,
     }
-    names = [f.name for f in manifest.features]
-    request = {
-        "oneOf": [
-            {
-                "type": "object",
-                "title": "records",
-                "required": ["instances"],
-                "additionalProperties": False,
-                "properties": {
-                    "instances": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": max_rows,
-                        "items": {"$ref": "#/components/schemas/Instance"},
-                    }
-                },
-            },
-            {
-                "type": "object",
-                "title": "columnar (MLflow dataframe_split)",
-                "description": "columns in any order are accepted; this schema documents the "
-                "feature order, which JSON Schema can tie to each row's values",
-                "required": ["dataframe_split"],
-                "additionalProperties": False,
-                "properties": {
-                    "dataframe_split": {
-                        "type": "object",
-                        "required": ["columns", "data"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "columns": {"const": names},
-                            "data": {
-                                "type": "array",
-                                "minItems": 1,
-                                "maxItems": max_rows,
-                                "items": {
-                                    "type": "array",
-                                    "prefixItems": [props[n] for n in names],
-                                    "minItems": len(names),
-                                    "maxItems": len(names),
-                                },
-                            },
-                            "index": {"type": "array"},
-                        },
-                    }
-                },
-            },
-        ]
+
+
+def _records_shape(max_rows: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": "records",
+        "required": ["instances"],
+        "additionalProperties": False,
+        "properties": {
+            "instances": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_rows,
+                "items": {"$ref": "#/components/schemas/Instance"},
+            }
+        },
     }
-    response_props: dict[str, Any] = {
+
+
+def _columnar_shape(manifest: Manifest, max_rows: int) -> dict[str, Any]:
+    names = [f.name for f in manifest.features]
+    row = {
+        "type": "array",
+        "prefixItems": [feature_schema(f) for f in manifest.features],
+        "minItems": len(names),
+        "maxItems": len(names),
+    }
+    return {
+        "type": "object",
+        "title": "columnar (MLflow dataframe_split)",
+        "description": "columns in any order are accepted; this schema documents the "
+        "feature order, which JSON Schema can tie to each row's values",
+        "required": ["dataframe_split"],
+        "additionalProperties": False,
+        "properties": {
+            "dataframe_split": {
+                "type": "object",
+                "required": ["columns", "data"],
+                "additionalProperties": False,
+                "properties": {
+                    "columns": {"const": names},
+                    "data": {"type": "array", "minItems": 1, "maxItems": max_rows, "items": row},
+                    "index": {"type": "array"},
+                },
+            }
+        },
+    }
+
+
+def _response_schema(manifest: Manifest) -> dict[str, Any]:
+    properties: dict[str, Any] = {
         "predictions": {"type": "array", "items": _label_schema(manifest)},
         "model": {
             "type": "object",
@@ -113,16 +122,150 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
         },
     }
     if manifest.has_probabilities:
-        response_props["probabilities"] = {
+        properties["probabilities"] = {
             "type": "array",
             "description": f"per row, one probability per class in the order {manifest.classes}",
             "items": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
         }
-    problem_ref = {"$ref": "#/components/responses/Problem"}
-    # API Gateway's own answers (template.yaml's GatewayResponses), on every route.
-    forbidden = {
-        code: {"$ref": "#/components/responses/GatewayProblem"} for code in ("403", "429", "502")
+    return {"type": "object", "required": ["predictions", "model"], "properties": properties}
+
+
+# What each route can refuse, from problem.py: its own problems, then API Gateway's (template
+# GatewayResponses) on every route.
+_PREDICT_REFUSALS = (
+    MalformedRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    SchemaViolationError,
+    ModelUnavailableError,
+)
+_GATEWAY_STATUSES = ("403", "429", "502")
+
+
+def _responses(ok: dict[str, Any], refusals: tuple[type[RequestError], ...]) -> dict[str, Any]:
+    return {
+        "200": ok,
+        **{str(e.status): {"$ref": "#/components/responses/Problem"} for e in refusals},
+        **{code: {"$ref": "#/components/responses/GatewayProblem"} for code in _GATEWAY_STATUSES},
     }
+
+
+def _paths() -> dict[str, Any]:
+    predict_ok = {
+        "description": "one prediction per row, in request order",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}
+        },
+    }
+    body = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+        },
+    }
+    reads = {
+        "/health": ("health", "the model is loaded"),
+        "/model": ("model", "the model's manifest, public part"),
+        "/openapi.json": ("openapi", "this document"),
+    }
+    return {
+        "/predict": {
+            "post": {
+                "operationId": "predict",
+                "requestBody": body,
+                "responses": _responses(predict_ok, _PREDICT_REFUSALS),
+            }
+        },
+        **{
+            path: {
+                "get": {
+                    "operationId": operation,
+                    "responses": _responses({"description": ok}, (ModelUnavailableError,)),
+                }
+            }
+            for path, (operation, ok) in reads.items()
+        },
+    }
+
+
+def _problem_schemas() -> dict[str, Any]:
+    error = {
+        "type": "object",
+        "required": ["row", "field", "message"],
+        "properties": {
+            "row": {"type": ["integer", "null"]},
+            "field": {"type": ["string", "null"]},
+            "message": {"type": "string"},
+        },
+    }
+    return {
+        "GatewayProblem": {
+            "type": "object",
+            "required": ["type", "title", "detail"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "request_id": {"type": "string"},
+            },
+        },
+        "Problem": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "errors": {"type": "array", "items": error},
+                "errors_omitted": {"type": "integer"},
+            },
+        },
+    }
+
+
+_SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "AuthMode API_KEY: a key of the stack's usage plan",
+    },
+    "sigv4": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": (
+            "AuthMode AWS_IAM: AWS Signature Version 4 (service execute-api) by a "
+            "principal allowed execute-api:Invoke"
+        ),
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+}
+
+
+def _problem_responses() -> dict[str, Any]:
+    gateway_types = sorted({TYPE_BASE + p.slug for p in GATEWAY_PROBLEMS.values()})
+    return {
+        "GatewayProblem": {
+            "description": (
+                "API Gateway answered before or instead of the model: no such route, "
+                "a missing or invalid API key or signature (403), throttled or over "
+                "quota (429), the function failed (502). Types: " + ", ".join(gateway_types)
+            ),
+            "content": {CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/GatewayProblem"}}},
+        },
+        "Problem": {
+            "description": "RFC 9457 problem details",
+            "content": {CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        },
+    }
+
+
+def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -> dict[str, Any]:
+    """The document a client needs to call exactly this model."""
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -133,147 +276,18 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
         # One of the two, whichever the stack's AuthMode is; API Gateway checks it before the
         # function runs and answers 403 otherwise.
         "security": [{"apiKey": []}, {"sigv4": []}],
-        "paths": {
-            "/predict": {
-                "post": {
-                    "operationId": "predict",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/PredictRequest"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "one prediction per row, in request order",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/PredictResponse"}
-                                }
-                            },
-                        },
-                        **{code: problem_ref for code in ("400", "413", "415", "422", "503")},
-                        **forbidden,
-                    },
-                }
-            },
-            "/health": {
-                "get": {
-                    "operationId": "health",
-                    "responses": {
-                        "200": {"description": "the model is loaded"},
-                        "503": problem_ref,
-                        **forbidden,
-                    },
-                }
-            },
-            "/model": {
-                "get": {
-                    "operationId": "model",
-                    "responses": {
-                        "200": {"description": "the model's manifest, public part"},
-                        "503": problem_ref,
-                        **forbidden,
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "responses": {
-                        "200": {"description": "this document"},
-                        "503": problem_ref,
-                        **forbidden,
-                    },
-                }
-            },
-        },
+        "paths": _paths(),
         "components": {
             "schemas": {
-                "Instance": record,
-                "PredictRequest": request,
-                "PredictResponse": {
-                    "type": "object",
-                    "required": ["predictions", "model"],
-                    "properties": response_props,
+                "Instance": _record_schema(manifest),
+                "PredictRequest": {
+                    "oneOf": [_records_shape(max_rows), _columnar_shape(manifest, max_rows)]
                 },
-                "GatewayProblem": {
-                    "type": "object",
-                    "required": ["type", "title", "detail"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "request_id": {"type": "string"},
-                    },
-                },
-                "Problem": {
-                    "type": "object",
-                    "required": ["type", "title", "status", "detail"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "instance": {"type": "string"},
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["row", "field", "message"],
-                                "properties": {
-                                    "row": {"type": ["integer", "null"]},
-                                    "field": {"type": ["string", "null"]},
-                                    "message": {"type": "string"},
-                                },
-                            },
-                        },
-                        "errors_omitted": {"type": "integer"},
-                    },
-                },
+                "PredictResponse": _response_schema(manifest),
+                **_problem_schemas(),
             },
-            "securitySchemes": {
-                "apiKey": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "x-api-key",
-                    "description": "AuthMode API_KEY: a key of the stack's usage plan",
-                },
-                "sigv4": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "Authorization",
-                    "description": (
-                        "AuthMode AWS_IAM: AWS Signature Version 4 (service execute-api) by a "
-                        "principal allowed execute-api:Invoke"
-                    ),
-                    "x-amazon-apigateway-authtype": "awsSigv4",
-                },
-            },
-            "responses": {
-                "GatewayProblem": {
-                    "description": (
-                        "API Gateway answered before or instead of the model: no such route, "
-                        "a missing or invalid API key or signature (403), throttled or over "
-                        "quota (429), the function failed (502). Types: "
-                        + ", ".join(sorted({TYPE_BASE + p.slug for p in GATEWAY_PROBLEMS.values()}))
-                    ),
-                    "content": {
-                        CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/GatewayProblem"}}
-                    },
-                },
-                "Problem": {
-                    "description": "RFC 9457 problem details",
-                    "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    },
-                },
-            },
+            "securitySchemes": _SECURITY_SCHEMES,
+            "responses": _problem_responses(),
         },
     }
     if server_url:
