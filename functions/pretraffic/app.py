@@ -10,11 +10,9 @@ from typing import Any
 
 import boto3
 
-from lambdaserve import manifest as manifest_io
 from lambdaserve.invoker import LambdaInvoker
-from lambdaserve.manifest import Manifest, ManifestError
-from lambdaserve.pretraffic import run_hook
-from lambdaserve.signing import SIGNATURE_FILE, ManifestSigner, SignatureError
+from lambdaserve.manifest import Manifest
+from lambdaserve.pretraffic import read_verified_manifest, run_hook
 
 logger = logging.getLogger("lambdaserve.pretraffic")  # JSON lines: LoggingConfig in the template
 logger.setLevel(logging.INFO)
@@ -27,26 +25,13 @@ def clients() -> tuple[Any, Any, Any]:
 
 
 def read_manifest() -> Manifest | Exception:
-    """The model layer's manifest, verified against its KMS signature when a key is set.
-
-    A published model (one with a registry version) must be signed. The template's own
-    sample ModelLayer has no version and no signature: it is built and deployed with the
-    stack itself, so whoever could change it could change the stack."""
-    folder = Path(os.environ.get("MODEL_DIR", "/opt/model"))
-    try:
-        manifest = manifest_io.read(folder)
-        key = os.environ.get("SIGNING_KEY_ARN")
-        if key and manifest.version is not None:
-            signature = folder / SIGNATURE_FILE
-            ManifestSigner(clients()[2], key).verify(
-                (folder / "manifest.json").read_bytes(),
-                signature.read_bytes() if signature.exists() else None,
-            )
-        elif key:
-            logger.info("the stack's own sample model: no registry version, no signature")
-        return manifest
-    except (ManifestError, SignatureError, OSError) as exc:
-        return exc
+    """The model layer's manifest, verified against its signature (pretraffic.py says when)."""
+    return read_verified_manifest(
+        Path(os.environ.get("MODEL_DIR", "/opt/model")),
+        os.environ.get("SIGNING_KEY_ARN"),
+        lambda: clients()[2],
+        logger,
+    )
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -4,15 +4,49 @@ hook runs with the serving and model layers only."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from lambdaserve import manifest as manifest_io
 from lambdaserve.golden import golden_event, golden_mismatches
+from lambdaserve.manifest import ManifestError
+from lambdaserve.signing import SIGNATURE_FILE, ManifestSigner, SignatureError
 
 if TYPE_CHECKING:
     from mypy_boto3_codedeploy import CodeDeployClient
+    from mypy_boto3_kms import KMSClient
 
     from lambdaserve.invoker import Invoker
     from lambdaserve.manifest import Manifest
+
+
+def read_verified_manifest(
+    folder: Path,
+    signing_key: str | None,
+    kms: Callable[[], KMSClient],
+    logger: logging.Logger,
+) -> Manifest | Exception:
+    """The model layer's manifest, verified against its KMS signature when a key is set; the
+    exception instead if it is unreadable or refused.
+
+    A published model (one with a registry version) must be signed. The template's own
+    sample ModelLayer has no version and no signature: it is built and deployed with the
+    stack itself, so whoever could change it could change the stack."""
+    try:
+        manifest = manifest_io.read(folder)
+        if signing_key and manifest.version is not None:
+            signature = folder / SIGNATURE_FILE
+            ManifestSigner(kms(), signing_key).verify(
+                (folder / "manifest.json").read_bytes(),
+                signature.read_bytes() if signature.exists() else None,
+            )
+        elif signing_key:
+            logger.info("the stack's own sample model: no registry version, no signature")
+        return manifest
+    except (ManifestError, SignatureError, OSError) as exc:
+        return exc
 
 
 def split_version_arn(arn: str) -> tuple[str, str]:
