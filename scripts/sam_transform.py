@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from lambdaserve.local.build import packaged_template, sam_transform
+from lambdaserve.local.template import packaged_template, sam_transform
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,8 +22,8 @@ from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
 
 from lambdaserve import manifest
 from lambdaserve.deploy import Deployer
-from lambdaserve.local.build import TemplateResolver, load_template
 from lambdaserve.local.stack import zip_files
+from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry, layer_zip
 from lambdaserve.signing import ManifestSigner
@@ -135,7 +135,7 @@ class InProcessInvoker:
 
 def packaged_template() -> dict[str, Any]:
     """template.yaml as `sam package` hands it to CloudFormation."""
-    from lambdaserve.local.build import packaged_template as packaged
+    from lambdaserve.local.template import packaged_template as packaged
 
     return packaged(ROOT / "template.yaml")
 

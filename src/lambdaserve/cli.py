@@ -179,7 +179,7 @@ def bundle_cmd(
 )
 def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path | None) -> None:
     """Run the built handler on an event file in a clean process, as Lambda would (no Docker)."""
-    from lambdaserve.local.build import BuiltFunction, invoke_isolated
+    from lambdaserve.local.runtime import BuiltFunction, invoke_isolated
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")

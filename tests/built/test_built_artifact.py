@@ -19,7 +19,7 @@ from zoo import ZOO, assert_same_answers
 from lambdaserve import manifest
 from lambdaserve.bundle import make_bundle
 from lambdaserve.cli import main
-from lambdaserve.local.build import BuiltFunction, Invocation, invoke_isolated
+from lambdaserve.local.runtime import BuiltFunction, Invocation, invoke_isolated
 
 pytestmark = pytest.mark.build
 

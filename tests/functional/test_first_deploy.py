@@ -21,7 +21,7 @@ from support import Account, load_event, packaged_template
 from lambdaserve.cli import main
 from lambdaserve.cli_context import Services
 from lambdaserve.live_parameters import names
-from lambdaserve.local.build import sam_transform
+from lambdaserve.local.template import sam_transform
 
 STACK = "churn-prod"
 # What the CLI reads from the outputs (--stack), and `endpoint` for the first call.

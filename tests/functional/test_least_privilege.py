@@ -9,7 +9,7 @@ from typing import Any
 from support import ROOT, Account, packaged_template
 
 from lambdaserve.live_parameters import init_parameters
-from lambdaserve.local.build import load_template, sam_transform
+from lambdaserve.local.template import load_template, sam_transform
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 

@@ -11,7 +11,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from support import ROOT, packaged_template
 
-from lambdaserve.local.build import TemplateResolver, load_template, sam_transform
+from lambdaserve.local.template import TemplateResolver, load_template, sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
 

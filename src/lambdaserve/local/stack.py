@@ -26,9 +26,10 @@ from lambdaserve.deploy import Deployer
 from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
-from lambdaserve.local.build import BuiltFunction, TemplateResolver, load_template
 from lambdaserve.local.endpoint import AwsEndpoint
 from lambdaserve.local.gateway import Gateway, Route, pick_version
+from lambdaserve.local.runtime import BuiltFunction
+from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
 from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from lambdaserve.local.build import base_python, lambda_process_env, lambda_runtime_dir
+from lambdaserve.local.runtime import base_python, lambda_process_env, lambda_runtime_dir
 
 _BOOTSTRAP = r"""
 import importlib, json, os, sys, time, traceback
