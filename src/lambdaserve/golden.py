@@ -12,35 +12,23 @@ import uuid
 from typing import Any
 
 from lambdaserve.manifest import Manifest
+from lambdaserve.rest_event import rest_event
 
 VALIDATION_PATH = "/predict"
 
 
 def golden_event(manifest: Manifest) -> dict[str, Any]:
     """An API Gateway REST proxy event POSTing the golden inputs to /predict."""
-    request_id = f"lambdaserve-validate-{uuid.uuid4()}"
-    headers = {"Content-Type": "application/json", "User-Agent": "lambdaserve-validate"}
-    return {
-        "resource": VALIDATION_PATH,
-        "path": VALIDATION_PATH,
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": VALIDATION_PATH,
-            "httpMethod": "POST",
-            "path": VALIDATION_PATH,
-            "stage": "validate",
-            "requestId": request_id,
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": "lambdaserve-validate"},
-        },
-        "body": json.dumps({"instances": [g.inputs for g in manifest.golden_examples]}),
-        "isBase64Encoded": False,
-    }
+    body = json.dumps({"instances": [g.inputs for g in manifest.golden_examples]})
+    return rest_event(
+        "POST",
+        VALIDATION_PATH,
+        {"Content-Type": ["application/json"], "User-Agent": ["lambdaserve-validate"]},
+        body.encode(),
+        stage="validate",
+        source_ip="127.0.0.1",
+        request_id=f"lambdaserve-validate-{uuid.uuid4()}",
+    )
 
 
 def golden_mismatches(manifest: Manifest, response: Any) -> list[str]:

@@ -14,13 +14,12 @@ import base64
 import json
 import random
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from lambdaserve.local.auth import (
     FORBIDDEN,
@@ -30,6 +29,7 @@ from lambdaserve.local.auth import (
 )
 from lambdaserve.local.worker import Reply, WorkerCrashedError
 from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS
+from lambdaserve.rest_event import rest_event
 
 VERSION_HEADER = "X-Lambdaserve-Function-Version"
 MODEL_HEADER = "X-Lambdaserve-Model-Version"
@@ -51,53 +51,6 @@ def pick_version(primary: str, weights: dict[str, float], draw: float) -> str:
         if draw < total:
             return version
     return primary
-
-
-def rest_event(
-    method: str,
-    raw_path: str,
-    headers: dict[str, list[str]],
-    body: bytes,
-    stage: str,
-    source_ip: str,
-) -> dict[str, Any]:
-    """The API Gateway REST proxy event for one HTTP request."""
-    url = urlsplit(raw_path)
-    query = parse_qs(url.query, keep_blank_values=True)
-    try:
-        text: str | None = body.decode("utf-8") if body else None
-        encoded = False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode(), True
-    now = time.time()
-    request_id = str(uuid.uuid4())
-    return {
-        "resource": url.path,
-        "path": url.path,
-        "httpMethod": method,
-        "headers": {k: v[-1] for k, v in headers.items()},
-        "multiValueHeaders": headers,
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": url.path,
-            "httpMethod": method,
-            "path": f"/{stage}{url.path}",
-            "stage": stage,
-            "requestId": request_id,
-            "extendedRequestId": request_id,
-            "requestTimeEpoch": int(now * 1000),
-            "protocol": "HTTP/1.1",
-            "accountId": "123456789012",
-            "apiId": "local",
-            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", [""])[-1]},
-            "domainName": "localhost",
-        },
-        "body": text,
-        "isBase64Encoded": encoded,
-    }
 
 
 # (version) -> (reply, model version); raises WorkerCrashedError
@@ -192,7 +145,12 @@ class Gateway:
                     self._refuse(_refusal_type(refused), refused)
                     return
                 event = rest_event(
-                    self.command, self.path, headers, body, gateway.stage, self.client_address[0]
+                    self.command,
+                    self.path,
+                    headers,
+                    body,
+                    stage=gateway.stage,
+                    source_ip=self.client_address[0],
                 )
                 version = gateway.choose()
                 served = [(VERSION_HEADER, version)]
