@@ -20,7 +20,13 @@ from lambdaserve import positions
 from lambdaserve.manifest import MODEL_FILE, Feature, Manifest, ManifestError, parse_features
 from lambdaserve.problem import RequestError
 from lambdaserve.schema import RequestParser
-from lambdaserve.serving import Predictor, runtime_versions, sha256_of
+from lambdaserve.serving import (
+    FrameworkMismatchError,
+    Predictor,
+    load_pickled,
+    runtime_versions,
+    sha256_of,
+)
 
 GOLDEN_EXAMPLES = 5
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -33,17 +39,10 @@ class BundleError(ValueError):
 def load_estimator(path: Path) -> Any:
     """A user's joblib file, refused if it was pickled by another scikit-learn version: its
     predictions here could silently differ from the ones it was validated with."""
-    import warnings
-
-    import joblib
-    from sklearn.exceptions import InconsistentVersionWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", InconsistentVersionWarning)
-        try:
-            return joblib.load(path)
-        except InconsistentVersionWarning as exc:
-            raise BundleError(f"{path}: {exc}") from None
+    try:
+        return load_pickled(path)
+    except FrameworkMismatchError as exc:
+        raise BundleError(f"{path}: {exc}") from None
 
 
 def load_feature_spec(path: Path) -> dict[str, Any]:

@@ -127,6 +127,21 @@ class ExpectedModel:
         ]
 
 
+def load_pickled(path: Path) -> Any:
+    """`joblib.load`, with a model pickled by another scikit-learn version refused (its
+    predictions here could silently differ): FrameworkMismatchError. The one place
+    lambdaserve unpickles; callers check what they must (hash, pins) before calling it."""
+    import joblib
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            return joblib.load(path)
+        except InconsistentVersionWarning as exc:
+            raise FrameworkMismatchError(str(exc)) from None
+
+
 class Predictor:
     """A verified, loaded model with its request parser."""
 
@@ -176,15 +191,7 @@ class Predictor:
             raise FrameworkMismatchError(
                 "the bundle was made for other framework versions: " + "; ".join(mismatched)
             )
-        import joblib
-        from sklearn.exceptions import InconsistentVersionWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", InconsistentVersionWarning)
-            try:
-                estimator = joblib.load(model_path)
-            except InconsistentVersionWarning as exc:
-                raise FrameworkMismatchError(str(exc)) from None
+        estimator = load_pickled(model_path)
         _single_threaded(estimator)
         predictor = cls(manifest, estimator, max_rows=max_rows)
         predictor.load_seconds = time.perf_counter() - started
