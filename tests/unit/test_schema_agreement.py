@@ -57,7 +57,7 @@ valid_record = st.fixed_dictionaries(
 @st.composite
 def spoiled_record(draw: st.DrawFn) -> dict[str, Any]:
     """A valid record with one field replaced by anything, removed, or one key too many."""
-    row = draw(valid_record)
+    row: dict[str, Any] = draw(valid_record)
     name = draw(st.sampled_from([f.name for f in FEATURES] + ["unknown", "AMOUNT"]))
     spoiled = draw(st.one_of(anything, st.just(MISSING)))
     if spoiled is MISSING:
