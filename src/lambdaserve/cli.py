@@ -88,16 +88,9 @@ def sample_train(out: Path, rows: int, seed: int) -> None:
 @click.option("--seed", type=int, default=11, show_default=True)
 def sample_data(out: Path, rows: int, seed: int) -> None:
     """Write synthetic customers as CSV (a --sample for `lambdaserve bundle`)."""
-    import csv
-
     from lambdaserve import sample as sample_model
 
-    records, labels = sample_model.generate(rows, seed)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, [*sample_model.FEATURE_NAMES, "bought_7d"])
-        writer.writeheader()
-        for record, label in zip(records, labels, strict=True):
-            writer.writerow({**record, "bought_7d": int(label)})
+    sample_model.write_csv(out, rows, seed)
     click.echo(f"wrote {rows} rows to {out}")
 
 
@@ -262,18 +255,14 @@ def local_up(
     api_key: str | None,
 ) -> None:
     """Serve the template's API on 127.0.0.1:PORT through the same path as production."""
-    import shutil
-    import signal
-    import threading
     import time
 
-    from lambdaserve.local.stack import LocalCloud, Settings
+    from lambdaserve.local.stack import LocalCloud, Settings, fresh_state_dir, wait_for_signal
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
     started = time.perf_counter()
-    shutil.rmtree(state_dir / "layers", ignore_errors=True)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    fresh_state_dir(state_dir)
     settings = Settings(
         build_dir=build_dir,
         state_dir=state_dir.resolve(),
@@ -285,9 +274,6 @@ def local_up(
         api_key=api_key,
     )
     stack = LocalCloud(settings, log=lambda line: click.echo(line, err=True))
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
     try:
         url = stack.start()
         exports = "\n".join(f"  export {k}={v}" for k, v in stack.environment().items())
@@ -300,7 +286,7 @@ def local_up(
             f"  curl -s{auth} -X POST {url}/predict -H 'Content-Type: application/json' \\\n"
             f"    -d @examples/predict-body.json\n\nCtrl-C stops everything.",
         )
-        stopping.wait()
+        wait_for_signal()
     finally:
         click.echo("stopping", err=True)
         stack.stop()

@@ -162,3 +162,15 @@ def train(out_dir: Path, rows: int = 20_000, seed: int = 7) -> Manifest:
     return make_bundle(
         model, name=NAME, spec=SPEC, sample_rows=records[cut:], out_dir=out_dir, metrics=metrics
     )
+
+
+def write_csv(out: Path, rows: int, seed: int) -> None:
+    """Synthetic customers with their label as CSV: a --sample for `lambdaserve bundle`."""
+    import csv
+
+    records, labels = generate(rows, seed)
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, [*FEATURE_NAMES, "bought_7d"])
+        writer.writeheader()
+        for record, label in zip(records, labels, strict=True):
+            writer.writerow({**record, "bought_7d": int(label)})

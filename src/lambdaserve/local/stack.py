@@ -12,6 +12,8 @@ import io
 import json
 import random
 import secrets
+import shutil
+import signal
 import string
 import threading
 import zipfile
@@ -58,6 +60,21 @@ class Settings:
     seed: int | None = None
     auth_mode: str | None = None  # None: the template's AuthMode
     api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
+
+
+def fresh_state_dir(state_dir: Path) -> None:
+    """The state folder, with no model layer unpacked by an earlier run (AWS state starts
+    empty each time, so their layer ARNs mean nothing now)."""
+    shutil.rmtree(state_dir / "layers", ignore_errors=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+
+def wait_for_signal() -> None:
+    """Block until Ctrl-C or SIGTERM (the caller then stops the stack)."""
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
 
 
 def zip_files(files: dict[str, str | bytes]) -> bytes:
