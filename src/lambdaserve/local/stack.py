@@ -99,6 +99,8 @@ class LocalCloud:
         self._layer_dirs: dict[str, Path] = {}
         self._referenced: set[str] = set()
         self._lock = threading.Lock()
+        self._clients: dict[tuple[str, bool], Any] = {}
+        self._clients_lock = threading.Lock()
         self.gateway: Gateway | None = None
         self.signing_key = ""
         self.parameters = TemplateResolver(self.template).values
@@ -110,14 +112,23 @@ class LocalCloud:
 
     # -- AWS clients -------------------------------------------------------------------
     def client(self, name: str, direct: bool = False) -> Any:
-        """A client of the local endpoint (`direct`: moto itself, skipping the proxy hop)."""
-        url = self.endpoint.moto_url if direct else self.endpoint.url
-        session = boto3.session.Session(
-            region_name=REGION,
-            aws_access_key_id=CREDENTIALS["aws_access_key_id"],
-            aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
-        )
-        return session.client(name, endpoint_url=url)  # type: ignore[call-overload]
+        """A client of the local endpoint (`direct`: moto itself, skipping the proxy hop).
+
+        Built once and shared: the gateway reads the alias on every request, and a new
+        session and client cost far more CPU than the call (botocore clients are
+        thread-safe; sessions are not, so they are only made under the lock)."""
+        with self._clients_lock:
+            if (name, direct) not in self._clients:
+                url = self.endpoint.moto_url if direct else self.endpoint.url
+                session = boto3.session.Session(
+                    region_name=REGION,
+                    aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+                    aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+                )
+                self._clients[name, direct] = session.client(  # type: ignore[call-overload]
+                    name, endpoint_url=url
+                )
+            return self._clients[name, direct]
 
     @property
     def registry(self) -> Registry:
