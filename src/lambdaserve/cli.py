@@ -183,7 +183,7 @@ def invoke_cmd(build_dir: Path, event_file: Path, function: str, model_dir: Path
         env |= _pins_of(model_dir)
     event = json.loads(event_file.read_text(encoding="utf-8"))
     result = invoke_isolated(built, event, env=env)
-    sys.stderr.write(result.logs)
+    sys.stderr.write(result.logs + ("\n" if result.logs else ""))
     click.echo(
         f"REPORT Init Duration: {result.init_seconds * 1000:.1f} ms  "
         f"Duration: {result.duration_seconds * 1000:.1f} ms",

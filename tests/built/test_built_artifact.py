@@ -232,3 +232,11 @@ def test_invoke_model_dir_serves_a_users_own_bundle_as_the_model_itself_answers(
     assert answers[0]["model"] == {"name": model.name, "version": None}
     model.predictor_task = manifest.read(bundle).task
     assert_same_answers(model, answers[0])
+
+
+def test_the_built_handler_emits_its_emf_metrics(built: BuiltFunction, model_dir: Path) -> None:
+    # Once lost: the worker's stdout was block-buffered and the last prints died with it.
+    logs = _invoke(built, model_dir, "predict.json").logs
+    emf = [json.loads(line.split("] ", 1)[1]) for line in logs.splitlines() if '"_aws"' in line]
+    names = {m["Name"] for e in emf for d in e["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"Requests", "PredictRequests", "RowsPredicted", "ColdStart"} <= names

@@ -8,12 +8,14 @@ one request at a time; its stdout/stderr (the function's logs) go to a sink, pre
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import select
 
 # Runs our own interpreter on our own bootstrap, no shell (bandit B404).
 import subprocess  # nosec B404
+import sys
 import threading
 import time
 import uuid
@@ -22,13 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from lambdaserve.local.runtime import base_python, lambda_process_env, lambda_runtime_dir
-
+# The process Lambda would run: import the handler once (init), then serve requests from
+# stdin, one JSON line each, answering on a pipe. Asked to, it also says where every module
+# came from and which were compiled from source (the built-artifact tests read both).
 _BOOTSTRAP = r"""
-import importlib, json, os, sys, time, traceback
+import importlib, importlib._bootstrap_external as external, json, os, sys, time, traceback
 paths, module, function, fd = json.loads(sys.argv[1])
 sys.path[:0] = paths
 out = os.fdopen(fd, "w")
+compiled = []  # every module compiled from source instead of loaded from bytecode
+_source_to_code = external.SourceLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(str(path))
+    return _source_to_code(self, data, path, *args, **kwargs)
+external.SourceLoader.source_to_code = source_to_code
 class Context:
     def __init__(self, meta):
         self.__dict__.update(meta)
@@ -49,9 +58,68 @@ for line in sys.stdin:
         reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
                            "stackTrace": traceback.format_tb(exc.__traceback__)}}
     reply["duration_seconds"] = time.perf_counter() - t1
+    if request.get("introspect"):
+        reply["modules"] = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}
+        reply["compiled"] = compiled
     out.write(json.dumps(reply) + "\n")
     out.flush()
 """
+
+# What Lambda's python3.12 runtime itself puts on sys.path after the layers (/var/runtime).
+LAMBDA_RUNTIME_MODULES = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+)
+
+
+def lambda_runtime_dir(dest: Path) -> Path:
+    """A folder standing in for /var/runtime: boto3 and its dependencies, linked from here."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in LAMBDA_RUNTIME_MODULES:
+        module = importlib.import_module(name)
+        origin = Path(str(module.__file__))
+        source = origin.parent if origin.name == "__init__.py" else origin
+        link = dest / source.name
+        if not link.exists():
+            link.symlink_to(source)
+    return dest
+
+
+def base_python() -> str:
+    """The interpreter behind this venv (a clean 3.12, not the venv's site-packages)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def lambda_process_env(
+    *,
+    name: str,
+    version: str,
+    memory_mb: int,
+    code_dir: Path,
+    region: str,
+    environment: dict[str, str],
+) -> dict[str, str]:
+    """The environment Lambda gives a function's process, then the function's own variables."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task and /opt are read-only in Lambda
+        # No X-Ray daemon here: traces would only produce "segment not found" noise.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **environment,
+    }
 
 
 class WorkerCrashedError(RuntimeError):
@@ -81,6 +149,8 @@ class Reply:
     error: dict[str, Any] | None
     duration_seconds: float
     init_seconds: float | None = None
+    modules: dict[str, str | None] | None = None  # asked for with introspect
+    compiled: list[str] | None = None
 
 
 @dataclass
@@ -95,6 +165,7 @@ class Worker:
     _reader: int = -1
     _buffer: bytes = b""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _pumps: list[threading.Thread] = field(default_factory=list, repr=False)
 
     @property
     def label(self) -> str:
@@ -117,12 +188,13 @@ class Worker:
             memory_mb=self.config.memory_mb,
             code_dir=self.config.code_dir,
             region="us-east-1",
-            environment={"PYTHONUNBUFFERED": "1", **self.config.environment},
+            environment=dict(self.config.environment),
         )
         args = json.dumps([paths, module, function, write_end])
-        # Fixed argv, no shell (bandit B603).
+        # Fixed argv, no shell (bandit B603). -u: -I ignores PYTHONUNBUFFERED, and a buffered
+        # stdout would lose the function's last prints (its EMF metrics) when it is stopped.
         self._process = subprocess.Popen(  # nosec B603
-            [self.python, "-I", "-S", "-c", _BOOTSTRAP, args],
+            [self.python, "-I", "-S", "-u", "-c", _BOOTSTRAP, args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -135,8 +207,12 @@ class Worker:
         self._reader, self._buffer = read_end, b""
         if self._process.stdout is None or self._process.stderr is None:
             raise WorkerCrashedError(f"{self.label} has no output pipes")
-        for stream in (self._process.stdout, self._process.stderr):
-            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(stream,), daemon=True)
+            for stream in (self._process.stdout, self._process.stderr)
+        ]
+        for pump in self._pumps:
+            pump.start()
         ready = self._read_line(timeout=10 + 60)  # Lambda's init limit is 10 s; be lenient
         init = float(ready["init_seconds"])
         self.log(
@@ -167,13 +243,16 @@ class Worker:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
-    def invoke(self, event: Any, request_id: str | None = None) -> Reply:
+    def invoke(
+        self, event: Any, request_id: str | None = None, *, introspect: bool = False
+    ) -> Reply:
         """Serve one event, cold-starting the container first if it is not running."""
         with self._lock:
             init = None if self.alive else self._start()
             if self._process is None or self._process.stdin is None:
                 raise WorkerCrashedError(f"{self.label} is not running")
             request = {
+                "introspect": introspect,
                 "event": event,
                 "context": {
                     "function_name": self.config.function,
@@ -195,13 +274,23 @@ class Worker:
             reply = self._read_line(timeout=self.config.timeout_s + 1)
             duration = float(reply.get("duration_seconds", 0.0))
             self.log(f"[{self.label}] REPORT Duration: {duration * 1000:.1f} ms")
-            return Reply(reply.get("response"), reply.get("error"), duration, init)
+            return Reply(
+                reply.get("response"),
+                reply.get("error"),
+                duration,
+                init,
+                reply.get("modules"),
+                reply.get("compiled"),
+            )
 
     def stop(self) -> None:
         """End the container (its whole process group)."""
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(timeout=10)
+        for pump in self._pumps:  # every line the function wrote reaches the log
+            pump.join(timeout=5)
+        self._pumps = []
         if self._reader >= 0:
             os.close(self._reader)
             self._reader = -1
