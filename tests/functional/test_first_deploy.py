@@ -90,7 +90,7 @@ def _sam_deploy(account: Account, stack: str, overrides: dict[str, str]) -> dict
     return {p["Name"]: p["Value"] for p in resolved["Parameters"]}
 
 
-@pytest.mark.filterwarnings("ignore:Tried to parse AWS.CloudFormation.WaitConditionHandle")
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS..CloudFormation..WaitConditionHandle")
 def test_the_readme_aws_path_works_from_an_empty_account(
     cli: Callable[..., Result], account: Account, sample_bundle: Path, second_bundle: Path
 ) -> None:
