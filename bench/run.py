@@ -68,7 +68,7 @@ def largest_batch(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def probe(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    from lambdaserve.local.worker import base_python
+    from lambdaserve.local.process import base_python
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
@@ -116,7 +116,7 @@ def main() -> None:
 
     from lambdaserve import manifest, sample
     from lambdaserve.local.endpoint import free_port
-    from lambdaserve.local.worker import lambda_runtime_dir
+    from lambdaserve.local.process import lambda_runtime_dir
 
     if not (MODEL_DIR / "manifest.json").exists():
         raise SystemExit("no build: run `make build` first")

@@ -169,18 +169,12 @@ def _check_model(estimator: Any, features: Sequence[Feature], spec: dict[str, An
     return task
 
 
-def make_bundle(
-    estimator: Any,
-    *,
-    name: str,
-    spec: dict[str, Any],
-    sample_rows: list[dict[str, Any]],
-    out_dir: Path,
-    metrics: dict[str, float] | None = None,
-) -> Manifest:
-    """Write model.joblib and manifest.json into out_dir and return the manifest."""
-    import joblib
-
+def _as_served(
+    estimator: Any, spec: dict[str, Any], sample_rows: list[dict[str, Any]]
+) -> tuple[Any, tuple[Feature, ...], str, np.ndarray]:
+    """The estimator as it will serve (a DataFrame-fitted one rewritten to positions and
+    proven equal), its features in the order it reads them, its task, and the sample as
+    lambdaserve will feed it."""
     features = parse_features(spec["features"])
     if not sample_rows:
         raise BundleError("the sample has no rows: golden examples and the baseline need some")
@@ -204,6 +198,44 @@ def make_bundle(
             positions.prove_equal(original, estimator, sample_rows, matrix, features)
         except positions.RewriteError as exc:
             raise BundleError(f"the model was fitted on a DataFrame and {exc}") from None
+    return estimator, features, task, matrix
+
+
+def _golden_examples(
+    predictor: Predictor, matrix: np.ndarray, sample_rows: list[dict[str, Any]]
+) -> list[manifest_io.GoldenExample]:
+    """The first sample rows with the exact outputs the model gives them as served."""
+    golden_rows = sample_rows[:GOLDEN_EXAMPLES]
+    try:
+        result = predictor.predict(matrix[: len(golden_rows)])
+    except Exception as exc:  # the user's estimator may raise anything on our array
+        raise BundleError(
+            f"the model cannot predict the sample as lambdaserve will feed it: {exc}"
+        ) from None
+    probabilities = result.get("probabilities")
+    return [
+        manifest_io.GoldenExample(
+            inputs={k: v for k, v in row.items() if v is not None},
+            prediction=result["predictions"][i],
+            probabilities=probabilities[i] if probabilities else None,
+        )
+        for i, row in enumerate(golden_rows)
+    ]
+
+
+def make_bundle(
+    estimator: Any,
+    *,
+    name: str,
+    spec: dict[str, Any],
+    sample_rows: list[dict[str, Any]],
+    out_dir: Path,
+    metrics: dict[str, float] | None = None,
+) -> Manifest:
+    """Write model.joblib and manifest.json into out_dir and return the manifest."""
+    import joblib
+
+    estimator, features, task, matrix = _as_served(estimator, spec, sample_rows)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / MODEL_FILE
@@ -222,23 +254,7 @@ def make_bundle(
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         created_by=f"{getpass.getuser()}@{socket.gethostname()}",
     )
-    golden_rows = sample_rows[:GOLDEN_EXAMPLES]
-    predictor = Predictor(draft, estimator)
-    try:
-        result = predictor.predict(matrix[: len(golden_rows)])
-    except Exception as exc:  # the user's estimator may raise anything on our array
-        raise BundleError(
-            f"the model cannot predict the sample as lambdaserve will feed it: {exc}"
-        ) from None
-    probabilities = result.get("probabilities")
-    golden = [
-        manifest_io.GoldenExample(
-            inputs={k: v for k, v in row.items() if v is not None},
-            prediction=result["predictions"][i],
-            probabilities=probabilities[i] if probabilities else None,
-        )
-        for i, row in enumerate(golden_rows)
-    ]
+    golden = _golden_examples(Predictor(draft, estimator), matrix, sample_rows)
     final = Manifest(**{**draft.__dict__, "golden_examples": golden})
     manifest_io.write(final, out_dir)
     return final

@@ -257,7 +257,8 @@ def local_up(
     """Serve the template's API on 127.0.0.1:PORT through the same path as production."""
     import time
 
-    from lambdaserve.local.stack import LocalCloud, Settings, fresh_state_dir, wait_for_signal
+    from lambdaserve.local.process import fresh_state_dir, wait_for_signal
+    from lambdaserve.local.stack import LocalCloud, Settings
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")

@@ -27,6 +27,7 @@ from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV, UntrustedModelError, resolve_signing_key
+from lambdaserve.versions import function_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -121,7 +122,7 @@ class Services:
         function_key = None
         if function:
             config = self.client("lambda").get_function_configuration(FunctionName=function)
-            function_key = config.get("Environment", {}).get("Variables", {}).get(KEY_ENV)
+            function_key = function_env(dict(config)).get(KEY_ENV)
         stack_key = self._outputs.get("SigningKeyArn")
         if not (function_key or stack_key or self.signing_key):
             return None

@@ -28,7 +28,7 @@ from lambdaserve.trust import (
     UnverifiedVersionError,
     Verification,
 )
-from lambdaserve.versions import VersionPublisher
+from lambdaserve.versions import VersionPublisher, function_env
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -166,7 +166,7 @@ class Deployer:
             after,
             ledger,
             reason or "promote",
-            _env(config).get("MODEL_VERSION"),
+            function_env(config).get("MODEL_VERSION"),
             verification,
             config,
         )
@@ -200,7 +200,7 @@ class Deployer:
             after,
             ledger,
             reason or "rollback",
-            _env(config).get("MODEL_VERSION"),
+            function_env(config).get("MODEL_VERSION"),
             verification,
             config,
         )
@@ -215,7 +215,7 @@ class Deployer:
             config = self.lam.get_function_configuration(
                 FunctionName=self.function, Qualifier=number
             )
-            env = _env(dict(config))
+            env = function_env(dict(config))
             versions.append(
                 {
                     "version": number,
@@ -307,7 +307,3 @@ class Deployer:
         """Record what now serves where `sam deploy` reads it (template.yaml)."""
         if self.ssm is not None and self.ssm_prefix:
             live_parameters.write_live(self.ssm, self.ssm_prefix, config)
-
-
-def _env(config: dict[str, Any]) -> dict[str, str]:
-    return dict(config.get("Environment", {}).get("Variables", {}))

@@ -17,6 +17,7 @@ from lambdaserve.trust import (
     Verification,
     resolve_signing_key,
 )
+from lambdaserve.versions import function_env
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -46,7 +47,7 @@ class TrustGate:
             return self.skipped()
         key = resolve_signing_key(
             self.function,
-            function_key=_env(latest).get(KEY_ENV),
+            function_key=function_env(latest).get(KEY_ENV),
             stack_key=self.stack_signing_key,
             explicit=self.signing_key,
         )
@@ -62,7 +63,7 @@ class TrustGate:
         """The model a published function version serves, verified as a deploy would."""
         if insecure_skip_verify:
             return self.skipped()
-        env = _env(config)
+        env = function_env(config)
         if not env.get("MODEL_VERSION"):
             return STACK_SAMPLE  # the template's own ModelLayer, built with the stack
         model = self.registry.get(env.get("MODEL_NAME", ""), env["MODEL_VERSION"])
@@ -87,7 +88,3 @@ class TrustGate:
             "verified; this is recorded in the deployment history"
         )
         return SKIPPED
-
-
-def _env(config: dict[str, Any]) -> dict[str, str]:
-    return dict(config.get("Environment", {}).get("Variables", {}))

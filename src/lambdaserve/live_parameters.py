@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve.versions import function_env
+
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
@@ -65,7 +67,7 @@ def write_live(ssm: SSMClient, prefix: str, config: dict[str, Any]) -> None:
 
     A version serving the template's own sample (no MODEL_VERSION) is recorded as "sample",
     which the template turns back into its ModelLayer."""
-    env = config.get("Environment", {}).get("Variables", {})
+    env = function_env(config)
     if env.get("MODEL_VERSION"):
         values = {KEYS["layer"]: config["Layers"][-1]["Arn"]}
         values |= {KEYS[k]: env[k] for k in MODEL_ENV}

@@ -198,26 +198,24 @@ def _problem_schemas() -> dict[str, Any]:
             "message": {"type": "string"},
         },
     }
+    # RFC 9457's members, shared by ours and API Gateway's (whose DEFAULT_* carry no status).
+    rfc9457 = {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    }
     return {
         "GatewayProblem": {
             "type": "object",
             "required": ["type", "title", "detail"],
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "request_id": {"type": "string"},
-            },
+            "properties": {**rfc9457, "request_id": {"type": "string"}},
         },
         "Problem": {
             "type": "object",
             "required": ["type", "title", "status", "detail"],
             "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
+                **rfc9457,
                 "instance": {"type": "string"},
                 "errors": {"type": "array", "items": error},
                 "errors_omitted": {"type": "integer"},

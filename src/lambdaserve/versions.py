@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 MAX_LAYERS = 5
 
 
+def function_env(config: dict[str, Any]) -> dict[str, str]:
+    """A function configuration's environment variables (as Lambda's API reports them)."""
+    return dict(config.get("Environment", {}).get("Variables", {}))
+
+
 @dataclass
 class VersionPublisher:
     """Publishes one function's versions; the sleep and the clock are injectable."""
@@ -46,7 +51,7 @@ class VersionPublisher:
             raise InvalidRequestError(
                 f"{self.function} would have {len(layers)} layers; Lambda allows 5"
             )
-        env = dict(config.get("Environment", {}).get("Variables", {}))
+        env = function_env(config)
         env.update(
             MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
         )

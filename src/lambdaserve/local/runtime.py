@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambdaserve.local.process import base_python, lambda_runtime_dir
 from lambdaserve.local.template import NO_VALUE, TemplateResolver, TemplateValueError, load_template
-from lambdaserve.local.worker import VersionConfig, Worker, base_python, lambda_runtime_dir
+from lambdaserve.local.worker import VersionConfig, Worker
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ import io
 import json
 import random
 import secrets
-import shutil
-import signal
 import string
 import threading
 import zipfile
@@ -30,6 +28,7 @@ from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.endpoint import AwsEndpoint
 from lambdaserve.local.gateway import Gateway, Route, pick_version
+from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
@@ -62,21 +61,6 @@ class Settings:
     api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
 
 
-def fresh_state_dir(state_dir: Path) -> None:
-    """The state folder, with no model layer unpacked by an earlier run (AWS state starts
-    empty each time, so their layer ARNs mean nothing now)."""
-    shutil.rmtree(state_dir / "layers", ignore_errors=True)
-    state_dir.mkdir(parents=True, exist_ok=True)
-
-
-def wait_for_signal() -> None:
-    """Block until Ctrl-C or SIGTERM (the caller then stops the stack)."""
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
-    stopping.wait()
-
-
 def zip_files(files: dict[str, str | bytes]) -> bytes:
     """A small zip made in memory (layer and code placeholders for moto)."""
     buffer = io.BytesIO()
@@ -96,7 +80,7 @@ class LocalCloud:
         self.template = load_template(Path(settings.build_dir) / "template.yaml")
         self.endpoint = AwsEndpoint(settings.aws_port, self._invoke)
         self.pool = WorkerPool(self._configure, settings.state_dir, log)
-        self._layer_dirs: dict[str, Path] = {}
+        self.layers = LayerFolders(settings.state_dir / "layers", lambda: self.registry)
         self._referenced: set[str] = set()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, bool], Any] = {}
@@ -234,7 +218,7 @@ class LocalCloud:
                 Content={"ZipFile": zip_files({"README": folder.name})},
                 CompatibleRuntimes=["python3.12"],
             )["LayerVersionArn"]
-            self._layer_dirs[arn] = folder
+            self.layers.known[arn] = folder
             layers.append(arn)
         lam.create_function(
             FunctionName=FUNCTION,
@@ -260,44 +244,11 @@ class LocalCloud:
         ]
 
     # -- versions and containers -------------------------------------------------------
-    def _layer_dir(self, arn: str) -> Path:
-        if arn in self._layer_dirs:
-            return self._layer_dirs[arn]
-        found = self.registry.version_of_layer(arn)
-        if found is None:
-            raise LookupError(f"layer {arn} is neither built here nor in the registry")
-        target = (
-            self.settings.state_dir / "layers" / arn.rsplit(":", 2)[-2] / arn.rsplit(":", 1)[-1]
-        )
-        if not target.exists():
-            with zipfile.ZipFile(
-                io.BytesIO(self.registry.layer_zip_bytes(found.name, found.version))
-            ) as z:
-                z.extractall(target)
-        self._layer_dirs[arn] = target
-        return target
-
     def _configure(self, function: str, version: str) -> VersionConfig:
         config = self.client("lambda", direct=True).get_function_configuration(
             FunctionName=function, Qualifier=version
         )
-        layers = tuple(self._layer_dir(layer["Arn"]) for layer in config.get("Layers", []))
-        env = dict(config.get("Environment", {}).get("Variables", {}))
-        # Layers overlay in /opt: the last one holding model/ is what /opt/model shows.
-        models = [d / "model" for d in layers if (d / "model").is_dir()]
-        if models:
-            env["MODEL_DIR"] = str(models[-1])
-        return VersionConfig(
-            function=function,
-            version=version,
-            handler=config["Handler"],
-            code_dir=self.built.code_dir,
-            layer_dirs=layers,
-            environment=env,
-            memory_mb=config.get("MemorySize", 1024),
-            timeout_s=config.get("Timeout", 29),
-            arn=config["FunctionArn"],
-        )
+        return self.layers.version_config(function, version, dict(config), self.built.code_dir)
 
     def _read_alias(self, name: str) -> tuple[str, dict[str, float]]:
         """An alias's primary version and canary weights, as moto stores them."""

@@ -8,14 +8,12 @@ one request at a time; its stdout/stderr (the function's logs) go to a sink, pre
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import select
 
 # Runs our own interpreter on our own bootstrap, no shell (bandit B404).
 import subprocess  # nosec B404
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from lambdaserve.local.process import base_python, lambda_process_env, lambda_runtime_dir
 
 # The process Lambda would run: import the handler once (init), then serve requests from
 # stdin, one JSON line each, answering on a pipe. Asked to, it also says where every module
@@ -64,62 +64,6 @@ for line in sys.stdin:
     out.write(json.dumps(reply) + "\n")
     out.flush()
 """
-
-# What Lambda's python3.12 runtime itself puts on sys.path after the layers (/var/runtime).
-LAMBDA_RUNTIME_MODULES = (
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "jmespath",
-    "dateutil",
-    "urllib3",
-    "six",
-)
-
-
-def lambda_runtime_dir(dest: Path) -> Path:
-    """A folder standing in for /var/runtime: boto3 and its dependencies, linked from here."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in LAMBDA_RUNTIME_MODULES:
-        module = importlib.import_module(name)
-        origin = Path(str(module.__file__))
-        source = origin.parent if origin.name == "__init__.py" else origin
-        link = dest / source.name
-        if not link.exists():
-            link.symlink_to(source)
-    return dest
-
-
-def base_python() -> str:
-    """The interpreter behind this venv (a clean 3.12, not the venv's site-packages)."""
-    return getattr(sys, "_base_executable", None) or sys.executable
-
-
-def lambda_process_env(
-    *,
-    name: str,
-    version: str,
-    memory_mb: int,
-    code_dir: Path,
-    region: str,
-    environment: dict[str, str],
-) -> dict[str, str]:
-    """The environment Lambda gives a function's process, then the function's own variables."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "TZ": ":UTC",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_VERSION": version,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "LAMBDA_TASK_ROOT": str(code_dir),
-        "PYTHONDONTWRITEBYTECODE": "1",  # /var/task and /opt are read-only in Lambda
-        # No X-Ray daemon here: traces would only produce "segment not found" noise.
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        **environment,
-    }
 
 
 class WorkerCrashedError(RuntimeError):
