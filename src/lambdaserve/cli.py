@@ -197,16 +197,12 @@ def _pins_of(bundle_dir: Path) -> dict[str, str]:
     template's own (the sample's) do not refuse it. An unreadable manifest sets nothing: the
     handler then answers 503 with the reason, as it would in Lambda."""
     from lambdaserve import manifest as manifest_io
+    from lambdaserve.serving import ExpectedModel
 
     try:
-        found = manifest_io.read(bundle_dir)
+        return ExpectedModel.of(manifest_io.read(bundle_dir)).env()
     except (ManifestError, OSError):
         return {}
-    return {
-        "MODEL_NAME": found.name,
-        "MODEL_VERSION": found.version or "",
-        "MODEL_SHA256": found.sha256,
-    }
 
 
 @main.group()

@@ -113,6 +113,15 @@ class ExpectedModel:
             sha256=env.get("MODEL_SHA256", "").lower(),
         )
 
+    @classmethod
+    def of(cls, manifest: Manifest) -> ExpectedModel:
+        """What a deploy pins for this manifest."""
+        return cls(manifest.name, manifest.version or "", manifest.sha256)
+
+    def env(self) -> dict[str, str]:
+        """The MODEL_* variables that pin it (what from_env reads back)."""
+        return {"MODEL_NAME": self.name, "MODEL_VERSION": self.version, "MODEL_SHA256": self.sha256}
+
     def mismatches(self, manifest: Manifest) -> list[str]:
         """Where the manifest is not the model this function version was deployed with."""
         pairs = [

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve.errors import FunctionUpdateError, InvalidRequestError
+from lambdaserve.serving import ExpectedModel
 from lambdaserve.trust import UNVERIFIED_MARK
 
 if TYPE_CHECKING:
@@ -51,10 +52,7 @@ class VersionPublisher:
             raise InvalidRequestError(
                 f"{self.function} would have {len(layers)} layers; Lambda allows 5"
             )
-        env = function_env(config)
-        env.update(
-            MODEL_NAME=model.name, MODEL_VERSION=model.version, MODEL_SHA256=model.manifest.sha256
-        )
+        env = function_env(config) | ExpectedModel.of(model.manifest).env()
         self.progress(f"updating {self.function} to {model.name} v{model.version}")
         # RevisionId: refuse to overwrite a change someone made since we read the config.
         request: dict[str, Any] = (
