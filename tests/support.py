@@ -10,8 +10,8 @@ import logging
 import os
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,8 +22,10 @@ from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
 
 from lambdaserve import manifest
 from lambdaserve.deploy import Deployer
+from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.stack import zip_files
 from lambdaserve.local.template import TemplateResolver, load_template
+from lambdaserve.local.worker import VersionConfig
 from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry, layer_zip
 from lambdaserve.signing import ManifestSigner
@@ -89,47 +91,44 @@ class FakeLambdaContext:
 
 @dataclass
 class InProcessInvoker:
-    """Lambda Invoke without Docker: runs the real predict handler in this process with the
-    configuration of the requested version as the Lambda API reports it (environment, layers),
-    the model layer unpacked from the zip that version's layer ARN was published from."""
+    """Lambda Invoke without Docker, for tests that run moto in this process: the version's
+    configuration comes from the local stack's own `LayerFolders.version_config` (environment,
+    layers unpacked as Lambda lays them out), and the real predict handler runs in this process
+    instead of in a worker, so hundreds of deploys per test run cost no process starts."""
 
     lambda_client: Any
-    layer_zips: Callable[[str], bytes]
-    workdir: Path
+    layers: LayerFolders
     calls: list[tuple[str, str]] = field(default_factory=list)
-    _containers: dict[tuple[str, str], tuple[ModuleType, dict[str, str]]] = field(
+    _containers: dict[tuple[str, str], tuple[ModuleType, VersionConfig]] = field(
         default_factory=dict
     )
 
-    def _container(self, function: str, qualifier: str) -> tuple[ModuleType, dict[str, str]]:
+    def _container(self, function: str, qualifier: str) -> tuple[ModuleType, VersionConfig]:
         key = (function, qualifier)
         if key not in self._containers:
             config = self.lambda_client.get_function_configuration(
                 FunctionName=function, Qualifier=qualifier
             )
-            model_layer = config["Layers"][-1]["Arn"]
-            opt = self.workdir / f"{function}-{qualifier}"
-            with zipfile.ZipFile(io.BytesIO(self.layer_zips(model_layer))) as archive:
-                archive.extractall(opt)
-            env = {
-                **config.get("Environment", {}).get("Variables", {}),
-                "MODEL_DIR": str(opt / "model"),
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
+            version = self.layers.version_config(
+                function, qualifier, dict(config), ROOT / "functions/predict"
+            )
+            env = {**version.environment, "POWERTOOLS_TRACE_DISABLED": "true"}
+            version = replace(version, environment=env)
             with environment(env):
                 module = import_fresh(ROOT / "functions/predict/app.py", f"predict_{qualifier}")
-            self._containers[key] = (module, env)
+            self._containers[key] = (module, version)
         return self._containers[key]
 
     def invoke(self, function: str, qualifier: str, event: dict[str, Any]) -> Any:
         self.calls.append((function, qualifier))
-        module, env = self._container(function, qualifier)
+        module, version = self._container(function, qualifier)
         context = FakeLambdaContext(
             function_name=function,
             function_version=qualifier,
-            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+            memory_limit_in_mb=version.memory_mb,
+            invoked_function_arn=version.arn,
         )
-        with environment(env):
+        with environment(version.environment):
             return module.lambda_handler(event, context)
 
 
@@ -225,12 +224,12 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
     registry = Registry(BUCKET, s3, lam, signer=ManifestSigner(kms, key))
 
-    def layer_zips(arn: str) -> bytes:
-        if arn in zips:
-            return zips[arn]
-        found = registry.version_of_layer(arn)
-        assert found, f"unknown layer {arn}"
-        return registry.layer_zip_bytes(found.name, found.version)
+    known = {}  # the runtime and serving layers are this venv and src/, already importable
+    for arn, content in zips.items():
+        folder = workdir / "layers" / arn.rsplit(":", 2)[-2]
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            archive.extractall(folder)
+        known[arn] = folder
 
     return Account(
         s3=s3,
@@ -239,5 +238,5 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
         kms=kms,
         signing_key=key,
         registry=registry,
-        invoker=InProcessInvoker(lam, layer_zips, workdir),
+        invoker=InProcessInvoker(lam, LayerFolders(workdir / "opt", lambda: registry, known)),
     )

@@ -179,11 +179,13 @@ def test_a_model_failing_its_golden_examples_leaves_the_alias_untouched(
     assert _deployer(published).history.entries() == []
 
 
-def test_a_version_that_cannot_load_its_model_fails_validation(published: Account) -> None:
+def test_a_version_that_cannot_load_its_model_fails_validation(
+    published: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The layer's model file is not the one the version pins: the handler answers 503.
-    original = published.invoker.layer_zips
-    other = published.registry.get("retail-propensity", "2").layer_arn
-    published.invoker.layer_zips = lambda _arn: original(other)
+    folders = published.invoker.layers
+    other = folders.folder(published.registry.get("retail-propensity", "2").layer_arn)
+    monkeypatch.setattr(folders, "folder", lambda _arn: other)
     with pytest.raises(DeployError, match="status 503"):
         _deployer(published).deploy("retail-propensity", "1")
     assert _live(published) == AliasState("1")

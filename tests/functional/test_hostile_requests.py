@@ -46,6 +46,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("json number", "42", 400, "application/json"),
     ("json string", '"predict"', 400, "application/json"),
     ("top-level array", json.dumps([GOOD]), 400, "application/json"),
+    ("top-level empty array", "[]", 400, "application/json"),
     ("deep nesting", "[" * 50_000 + "]" * 50_000, 400, "application/json"),
     (
         "deep nesting in a value",
@@ -81,6 +82,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("row is a number", records(1), 422, "application/json"),
     ("row is null", records(None), 422, "application/json"),
     ("row is a list", records([1, 2]), 422, "application/json"),
+    ("rows of mixed bad kinds", '{"instances": [null, 1, "x"]}', 422, "application/json"),
     ("row is a string", records("GOOD"), 422, "application/json"),
     (
         "NaN literal",
