@@ -115,7 +115,7 @@ def main() -> None:
     from moto.server import ThreadedMotoServer
 
     from lambdaserve import manifest, sample
-    from lambdaserve.local.endpoint import free_port
+    from lambdaserve.local.http import free_port
     from lambdaserve.local.process import lambda_runtime_dir
 
     if not (MODEL_DIR / "manifest.json").exists():

@@ -55,6 +55,19 @@ def decode_json(body: str | None, max_bytes: int) -> Any:
         raise MalformedRequestError("the body is nested too deeply") from None
 
 
+def json_body(event: Any, max_bytes: int) -> Any:
+    """A request event's JSON body, or the 415/400/413 that says why not."""
+    content_type = event.headers.get("content-type") or "application/json"
+    media = content_type.split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(f"send application/json, not {media[:80]!r}")
+    try:
+        text = event.decoded_body
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedRequestError("the body is not valid base64-encoded UTF-8") from None
+    return decode_json(text, max_bytes)
+
+
 class ModelSlot:
     """Loads the model once per container and remembers a failure, so /health can say why."""
 
@@ -117,6 +130,29 @@ def problem_response(error: RequestError, path: str | None = None) -> Response[s
     )
 
 
+def _answer_errors(app: APIGatewayRestResolver, logger: Logger, metrics: Metrics) -> None:
+    """The one place errors become statuses: a refusal its 4xx/503, anything else a 500."""
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        metrics.add_metric("Requests", MetricUnit.Count, 1)
+        error = NotFoundError(f"no route {app.current_event.http_method} {app.current_event.path}")
+        return problem_response(error, app.current_event.path)
+
+    @app.exception_handler(RequestError)
+    def refused(error: RequestError) -> Response[str]:
+        if error.status < 500:
+            metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
+        logger.info("request refused", extra={"status": error.status, "detail": error.detail})
+        return problem_response(error, app.current_event.path)
+
+    @app.exception_handler(Exception)
+    def bug(error: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        metrics.add_metric("InternalErrors", MetricUnit.Count, 1)
+        return problem_response(InternalError("an internal error occurred"), app.current_event.path)
+
+
 def create_app(
     slot: ModelSlot,
     logger: Logger,
@@ -124,7 +160,7 @@ def create_app(
     subsegment: Subsegments,
     settings: Settings,
 ) -> APIGatewayRestResolver:
-    """The resolver with the four routes and the one place errors become statuses."""
+    """The resolver with the four routes, a request counter and the error answers."""
     app = APIGatewayRestResolver(strip_prefixes=None)
 
     def count(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
@@ -145,15 +181,7 @@ def create_app(
     @app.post("/predict")
     def predict() -> dict[str, Any]:
         metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
-        content_type = app.current_event.headers.get("content-type") or "application/json"
-        media = content_type.split(";")[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            raise UnsupportedMediaTypeError(f"send application/json, not {media[:80]!r}")
-        try:
-            text = app.current_event.decoded_body
-        except (ValueError, UnicodeDecodeError):
-            raise MalformedRequestError("the body is not valid base64-encoded UTF-8") from None
-        body = decode_json(text, max_body)
+        body = json_body(app.current_event, max_body)
         predictor = model()
         with subsegment("## validate"):
             matrix = predictor.parse(body)
@@ -189,23 +217,5 @@ def create_app(
         predictor = model()
         return openapi.document(predictor.manifest, predictor.parser.max_rows)
 
-    @app.not_found
-    def not_found(_: Exception) -> Response[str]:
-        metrics.add_metric("Requests", MetricUnit.Count, 1)
-        error = NotFoundError(f"no route {app.current_event.http_method} {app.current_event.path}")
-        return problem_response(error, app.current_event.path)
-
-    @app.exception_handler(RequestError)
-    def refused(error: RequestError) -> Response[str]:
-        if error.status < 500:
-            metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
-        logger.info("request refused", extra={"status": error.status, "detail": error.detail})
-        return problem_response(error, app.current_event.path)
-
-    @app.exception_handler(Exception)
-    def bug(error: Exception) -> Response[str]:
-        logger.exception("unhandled error")
-        metrics.add_metric("InternalErrors", MetricUnit.Count, 1)
-        return problem_response(InternalError("an internal error occurred"), app.current_event.path)
-
+    _answer_errors(app, logger, metrics)
     return app

@@ -15,11 +15,9 @@ from lambdaserve.errors import (
     InvalidRequestError,
     NoCanaryError,
     NothingToRollBackError,
-    ValidationFailedError,
 )
 from lambdaserve.gate import TrustGate
-from lambdaserve.golden import golden_event, golden_mismatches
-from lambdaserve.invoker import InvocationError, Invoker
+from lambdaserve.invoker import Invoker
 from lambdaserve.records import AliasState, History, Ledger, LedgerStore
 from lambdaserve.registry import Registry
 from lambdaserve.trust import (
@@ -28,7 +26,12 @@ from lambdaserve.trust import (
     UnverifiedVersionError,
     Verification,
 )
-from lambdaserve.versions import VersionPublisher, function_env
+from lambdaserve.versions import (
+    VersionPublisher,
+    describe_versions,
+    function_env,
+    validate_golden,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -128,16 +131,7 @@ class Deployer:
             f"validating version {new_version} with "
             f"{len(model.manifest.golden_examples)} golden examples"
         )
-        try:
-            answer = self.invoker.invoke(self.function, new_version, golden_event(model.manifest))
-        except InvocationError as exc:
-            raise ValidationFailedError(f"{exc}; {self.alias} untouched") from None
-        problems = golden_mismatches(model.manifest, answer)
-        if problems:
-            raise ValidationFailedError(
-                f"version {new_version} failed validation, {self.alias} untouched: "
-                + "; ".join(problems[:5])
-            )
+        validate_golden(self.invoker, self.function, new_version, model.manifest, self.alias)
         if canary_percent is None:
             after = AliasState(new_version)
         else:
@@ -209,25 +203,7 @@ class Deployer:
     def status(self) -> dict[str, Any]:
         """The documented `status --json` shape: alias, weights, and each version's model."""
         state, _ = self.current()
-        primary_weight = 1 - sum(state.weights.values())
-        versions = []
-        for number, weight in [(state.version, primary_weight), *state.weights.items()]:
-            config = self.lam.get_function_configuration(
-                FunctionName=self.function, Qualifier=number
-            )
-            env = function_env(dict(config))
-            versions.append(
-                {
-                    "version": number,
-                    "weight": round(weight, 4),
-                    "model": {
-                        "name": env.get("MODEL_NAME"),
-                        "version": env.get("MODEL_VERSION"),
-                        "sha256": env.get("MODEL_SHA256"),
-                    },
-                    "layers": [layer["Arn"] for layer in config.get("Layers", [])],
-                }
-            )
+        versions = describe_versions(self.lam, self.function, state)
         return {"function": self.function, "alias": self.alias, "versions": versions}
 
     def _move(

@@ -8,13 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdaserve.errors import FunctionUpdateError, InvalidRequestError
+from lambdaserve.errors import FunctionUpdateError, InvalidRequestError, ValidationFailedError
+from lambdaserve.golden import golden_event, golden_mismatches
+from lambdaserve.invoker import InvocationError, Invoker
 from lambdaserve.serving import ExpectedModel
 from lambdaserve.trust import UNVERIFIED_MARK
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
+    from lambdaserve.manifest import Manifest
+    from lambdaserve.records import AliasState
     from lambdaserve.registry import ModelVersion, Registry
     from lambdaserve.trust import Verification
 
@@ -24,6 +28,43 @@ MAX_LAYERS = 5
 def function_env(config: dict[str, Any]) -> dict[str, str]:
     """A function configuration's environment variables (as Lambda's API reports them)."""
     return dict(config.get("Environment", {}).get("Variables", {}))
+
+
+def validate_golden(
+    invoker: Invoker, function: str, version: str, manifest: Manifest, alias: str
+) -> None:
+    """Replay the bundle's golden examples to a new version; any difference refuses it."""
+    try:
+        answer = invoker.invoke(function, version, golden_event(manifest))
+    except InvocationError as exc:
+        raise ValidationFailedError(f"{exc}; {alias} untouched") from None
+    problems = golden_mismatches(manifest, answer)
+    if problems:
+        raise ValidationFailedError(
+            f"version {version} failed validation, {alias} untouched: " + "; ".join(problems[:5])
+        )
+
+
+def describe_versions(lam: LambdaClient, function: str, state: AliasState) -> list[dict[str, Any]]:
+    """Each version an alias routes to: its weight, model and layers (`status --json`)."""
+    primary_weight = 1 - sum(state.weights.values())
+    versions = []
+    for number, weight in [(state.version, primary_weight), *state.weights.items()]:
+        config: dict[str, Any] = dict(
+            lam.get_function_configuration(FunctionName=function, Qualifier=number)
+        )
+        env = function_env(config)
+        model = {key: env.get(f"MODEL_{key.upper()}") for key in ("name", "version", "sha256")}
+        layers = config.get("Layers", [])
+        versions.append(
+            {
+                "version": number,
+                "weight": round(weight, 4),
+                "model": model,
+                "layers": [layer["Arn"] for layer in layers],
+            }
+        )
+    return versions
 
 
 @dataclass

@@ -23,7 +23,7 @@ import pytest
 from scipy.stats import binom
 from support import ROOT, load_event
 
-from lambdaserve.local.endpoint import free_port
+from lambdaserve.local.http import free_port
 
 pytestmark = pytest.mark.build
 BODY = json.loads(load_event("predict.json")["body"])

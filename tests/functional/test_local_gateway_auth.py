@@ -17,8 +17,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from lambdaserve.local.auth import make_check
-from lambdaserve.local.endpoint import free_port
 from lambdaserve.local.gateway import Gateway, Route
+from lambdaserve.local.http import free_port
 from lambdaserve.local.worker import Reply
 from lambdaserve.problem import TYPE_BASE
 

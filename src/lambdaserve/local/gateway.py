@@ -17,7 +17,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from lambdaserve.local.auth import (
     AuthCheck,
     allow_all,
 )
+from lambdaserve.local.http import FrontServer, QuietHandler
 from lambdaserve.local.worker import Reply, WorkerCrashedError
 from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS
 from lambdaserve.rest_event import rest_event
@@ -79,17 +79,14 @@ class Gateway:
         # Splits canary traffic, not a secret; seedable so tests can repeat it (bandit B311).
         self._random = random.Random(seed)  # nosec B311
         self._random_lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = FrontServer((host, port), _GatewayHandler, self)
         self.url = f"http://{host}:{port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def choose(self) -> str:
         primary, weights = self.resolve()
@@ -97,84 +94,72 @@ class Gateway:
             draw = self._random.random()
         return pick_version(primary, weights, draw)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+class _GatewayHandler(QuietHandler):
+    """One API request: route check, auth check, the alias's pick, the function's answer."""
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
+    server: FrontServer
 
-            def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+    def _refuse(
+        self, response_type: str, message: str, extra: list[tuple[str, str]] | None = None
+    ) -> None:
+        """API Gateway's own answer, as template.yaml's GatewayResponses render it."""
+        problem = GATEWAY_PROBLEMS[response_type]
+        request_id = str(uuid.uuid4())
+        body = json.dumps(problem.body(message, request_id)).encode()
+        headers = [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
+        self.send_whole(problem.status or 502, [*headers, *(extra or [])], body)
 
-            def _refuse(
-                self, response_type: str, message: str, extra: list[tuple[str, str]] | None = None
-            ) -> None:
-                """API Gateway's own answer, as template.yaml's GatewayResponses render it."""
-                problem = GATEWAY_PROBLEMS[response_type]
-                request_id = str(uuid.uuid4())
-                body = json.dumps(problem.body(message, request_id)).encode()
-                headers = [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
-                self._reply(problem.status or 502, [*headers, *(extra or [])], body)
+    def _event(self, gateway: Gateway, body: bytes) -> dict[str, Any] | None:
+        """The proxy event for this request, or None once it has been refused."""
+        if (self.command, urlsplit(self.path).path) not in gateway.routes:
+            self._refuse("MISSING_AUTHENTICATION_TOKEN", NOT_AUTHENTICATED)
+            return None
+        headers: dict[str, list[str]] = {}
+        by_name: dict[str, list[str]] = {}  # what the auth check reads
+        for name, value in self.headers.items():
+            headers.setdefault(name, []).append(value)
+            by_name.setdefault(name.lower(), []).append(value)
+        flat = {k: ",".join(v) for k, v in by_name.items()}
+        refused = gateway.auth(self.command, self.path, flat, body)
+        if refused is not None:
+            self._refuse(_refusal_type(refused), refused)
+            return None
+        return rest_event(
+            self.command,
+            self.path,
+            headers,
+            body,
+            stage=gateway.stage,
+            source_ip=self.client_address[0],
+        )
 
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = urlsplit(self.path).path
-                if (self.command, path) not in gateway.routes:
-                    self._refuse("MISSING_AUTHENTICATION_TOKEN", NOT_AUTHENTICATED)
-                    return
-                headers: dict[str, list[str]] = {}
-                by_name: dict[str, list[str]] = {}  # what the auth check reads
-                for name, value in self.headers.items():
-                    headers.setdefault(name, []).append(value)
-                    by_name.setdefault(name.lower(), []).append(value)
-                refused = gateway.auth(
-                    self.command, self.path, {k: ",".join(v) for k, v in by_name.items()}, body
-                )
-                if refused is not None:
-                    self._refuse(_refusal_type(refused), refused)
-                    return
-                event = rest_event(
-                    self.command,
-                    self.path,
-                    headers,
-                    body,
-                    stage=gateway.stage,
-                    source_ip=self.client_address[0],
-                )
-                version = gateway.choose()
-                served = [(VERSION_HEADER, version)]
-                try:
-                    reply, model_version = gateway.dispatch(version, event)
-                except WorkerCrashedError:
-                    self._refuse("DEFAULT_5XX", "Internal server error", served)
-                    return
-                served.append((MODEL_HEADER, model_version))
-                response = reply.response
-                if reply.error or not isinstance(response, dict) or "statusCode" not in response:
-                    self._refuse("DEFAULT_5XX", "Internal server error", served)
-                    return
-                status, headers_out, payload = _http_response(response)
-                self._reply(status, [*headers_out, *served], payload)
+    def _handle(self) -> None:
+        gateway: Gateway = self.server.owner
+        event = self._event(gateway, self.read_body())
+        if event is None:
+            return
+        version = gateway.choose()
+        served = [(VERSION_HEADER, version)]
+        try:
+            reply, model_version = gateway.dispatch(version, event)
+        except WorkerCrashedError:
+            self._refuse("DEFAULT_5XX", "Internal server error", served)
+            return
+        served.append((MODEL_HEADER, model_version))
+        response = reply.response
+        if reply.error or not isinstance(response, dict) or "statusCode" not in response:
+            self._refuse("DEFAULT_5XX", "Internal server error", served)
+            return
+        status, headers_out, payload = _http_response(response)
+        self.send_whole(status, [*headers_out, *served], payload)
 
-            def __getattr__(self, name: str) -> Any:
-                # Every method (TRACE, PROPFIND, ...) gets API Gateway's answer for a route
-                # or method it does not define, never http.server's 501.
-                if name.startswith("do_"):
-                    return self._handle
-                raise AttributeError(name)
-
-        return Handler
+    def __getattr__(self, name: str) -> Any:
+        # Every method (TRACE, PROPFIND, ...) gets API Gateway's answer for a route or method
+        # it does not define, never http.server's 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
 
 def _refusal_type(message: str) -> str:
