@@ -141,6 +141,7 @@ def packaged_template() -> dict[str, Any]:
 
 BUCKET = "lambdaserve-registry-test"
 FUNCTION = "lambdaserve-PredictFunction"
+BATCH_FUNCTION = "lambdaserve-BatchFunction"
 
 
 @dataclass
@@ -222,6 +223,20 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
         Publish=True,
     )
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+    batch = template["Resources"]["BatchFunction"]["Properties"]
+    lam.create_function(
+        FunctionName=BATCH_FUNCTION,
+        Role=role,
+        Runtime=glob["Runtime"],
+        Handler=batch["Handler"],
+        MemorySize=int(resolver.string(batch["MemorySize"])),
+        Timeout=int(batch["Timeout"]),
+        Code={"ZipFile": zip_files({"app.py": (ROOT / "functions/batch/app.py").read_text()})},
+        Layers=layers,
+        Environment={"Variables": {**env, KEY_ENV: key}},
+        Publish=True,
+    )
+    lam.create_alias(FunctionName=BATCH_FUNCTION, Name="live", FunctionVersion="1")
     registry = Registry(BUCKET, s3, lam, signer=ManifestSigner(kms, key))
 
     known = {}  # the runtime and serving layers are this venv and src/, already importable

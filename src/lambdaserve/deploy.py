@@ -27,6 +27,7 @@ from lambdaserve.trust import (
     Verification,
 )
 from lambdaserve.versions import (
+    Follower,
     VersionPublisher,
     describe_versions,
     function_env,
@@ -60,6 +61,7 @@ class Deployer:
         kms: KMSClient | None = None,
         signing_key: str | None = None,
         stack_signing_key: str | None = None,
+        followers: tuple[str, ...] = (),
     ) -> None:
         self.registry, self.lam, self.invoker = registry, lambda_client, invoker
         self.function, self.alias, self.caller = function, alias, caller
@@ -71,6 +73,15 @@ class Deployer:
         self.publisher = VersionPublisher(
             lambda_client, registry, function, progress, sleep, clock, wait_seconds
         )
+        # Functions that serve the model `live` serves alone (the batch function).
+        self.followers = [
+            Follower(
+                VersionPublisher(
+                    lambda_client, registry, name, progress, sleep, clock, wait_seconds
+                )
+            )
+            for name in followers
+        ]
         self.history = History(registry.bucket, registry.s3, function)
         self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
 
@@ -250,7 +261,10 @@ class Deployer:
         self.history.record(entry)
         after = AliasState.from_dict(entry["to"])
         if not after.weights:
-            self._write_ssm(config or self._config(after.version))
+            served = config or self._config(after.version)
+            self._write_ssm(served)
+            for follower in self.followers:
+                follower.follow(served)
         done = ledger.after(entry)
         self.ledger.write(done)
         return done

@@ -82,19 +82,34 @@ class VersionPublisher:
     def publish(
         self, model: ModelVersion, config: dict[str, Any], verification: Verification
     ) -> str:
-        """Set the model layer and MODEL_* on $LATEST (read as `config`), wait, publish."""
+        """Pin a registry model on $LATEST (read as `config`), wait, publish a version."""
+        description = f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}"
+        if verification.status == "skipped":
+            description += f" {UNVERIFIED_MARK}"
+        self.progress(f"updating {self.function} to {model.name} v{model.version}")
+        env = ExpectedModel.of(model.manifest).env()
+        return self.pin(model.layer_arn, env, config, description)
+
+    def pin(
+        self,
+        model_layer: str | None,
+        model_env: dict[str, str],
+        config: dict[str, Any],
+        description: str,
+    ) -> str:
+        """Set the model layer (None: the stack's own sample) and the MODEL_* pins, publish."""
         layers = [layer["Arn"] for layer in config.get("Layers", [])]
         # A registry model layer is always last and overlays the sample's /opt/model:
         # replace it if there is one, else add it (template.yaml keeps the same shape).
         if layers and self.registry.is_model_layer(layers[-1]):
             layers = layers[:-1]
-        layers.append(model.layer_arn)
+        if model_layer:
+            layers.append(model_layer)
         if len(layers) > MAX_LAYERS:
             raise InvalidRequestError(
                 f"{self.function} would have {len(layers)} layers; Lambda allows 5"
             )
-        env = function_env(config) | ExpectedModel.of(model.manifest).env()
-        self.progress(f"updating {self.function} to {model.name} v{model.version}")
+        env = function_env(config) | model_env
         # RevisionId: refuse to overwrite a change someone made since we read the config.
         request: dict[str, Any] = (
             {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
@@ -103,11 +118,8 @@ class VersionPublisher:
             FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
         )
         self.wait_updated()
-        description = f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}"
-        if verification.status == "skipped":
-            description += f" {UNVERIFIED_MARK}"
         published = self.lam.publish_version(FunctionName=self.function, Description=description)
-        self.progress(f"published version {published['Version']}")
+        self.progress(f"published {self.function} version {published['Version']}")
         return published["Version"]
 
     def wait_updated(self) -> None:
@@ -128,3 +140,43 @@ class VersionPublisher:
                 )
             self.progress(f"waiting for the function update ({status})")
             self.sleep(2)
+
+
+MODEL_PINS = tuple(ExpectedModel().env())
+
+
+@dataclass
+class Follower:
+    """A function that serves whatever model the leader's alias serves alone (batch scoring):
+    its own alias moves to a version of it that pins the same model layer and MODEL_* values,
+    so it never scores with a model that is not released (a canary's is not)."""
+
+    publisher: VersionPublisher
+    alias: str = "live"
+
+    def follow(self, served: dict[str, Any]) -> str | None:
+        """Match `served` (the configuration of the leader's version); the new version, or
+        None if the alias already pins that model."""
+        lam, function = self.publisher.lam, self.publisher.function
+        wanted = self._pins(served)
+        if (
+            self._pins(
+                dict(lam.get_function_configuration(FunctionName=function, Qualifier=self.alias))
+            )
+            == wanted
+        ):
+            return None
+        latest = dict(lam.get_function_configuration(FunctionName=function))
+        layer, env = wanted
+        version = self.publisher.pin(layer, dict(env), latest, str(served.get("Description", "")))
+        lam.update_alias(FunctionName=function, Name=self.alias, FunctionVersion=version)
+        self.publisher.progress(f"{function}:{self.alias} follows: version {version}")
+        return version
+
+    def _pins(self, config: dict[str, Any]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+        layers = [layer["Arn"] for layer in config.get("Layers", [])]
+        model = (
+            layers[-1] if layers and self.publisher.registry.is_model_layer(layers[-1]) else None
+        )
+        env = function_env(config)
+        return model, tuple((key, env.get(key, "")) for key in MODEL_PINS)

@@ -14,3 +14,10 @@ from support import Account, moto_account
 def account(sample_bundle: Path, tmp_path: Path) -> Iterator[Account]:
     with mock_aws():
         yield moto_account(sample_bundle, tmp_path / "opt")
+
+
+@pytest.fixture
+def published(account: Account, sample_bundle: Path, second_bundle: Path) -> Account:
+    account.registry.publish(sample_bundle, "ci")
+    account.registry.publish(second_bundle, "ci")
+    return account

@@ -31,13 +31,6 @@ def _deployer(account: Account, sleeps: list[float] | None = None) -> Deployer:
     )
 
 
-@pytest.fixture
-def published(account: Account, sample_bundle: Path, second_bundle: Path) -> Account:
-    account.registry.publish(sample_bundle, "ci")
-    account.registry.publish(second_bundle, "ci")
-    return account
-
-
 class CallLog:
     """Every AWS API call a client makes, in order, with its parameters."""
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, Account, packaged_template
+import pytest
+from support import BATCH_FUNCTION, ROOT, Account, packaged_template
 
 from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.template import load_template, sam_transform
@@ -57,6 +58,7 @@ def test_deployer_policy_grants_exactly_what_the_cli_calls(
     deployer = account.deployer(
         ssm=account.ssm,
         ssm_prefix="/lambdaserve/live",
+        followers=(BATCH_FUNCTION,),
     )
     init_parameters(account.ssm, "/lambdaserve/live")
     account.registry.publish(sample_bundle, "ci")
@@ -78,6 +80,88 @@ def test_predict_function_may_only_log_and_trace() -> None:
     cfn = sam_transform(packaged_template())
     role = cfn["Resources"]["PredictFunctionRole"]["Properties"]
     assert "Policies" not in role
+    arns = [a["Fn::Sub"] if isinstance(a, dict) else a for a in role["ManagedPolicyArns"]]
+    assert sorted(a.rsplit("/", 1)[-1] for a in arns) == [
+        "AWSLambdaBasicExecutionRole",
+        "AWSXrayWriteOnlyAccess",
+    ]
+
+
+# S3 API operation -> the IAM action that authorises it (multipart uploads are s3:PutObject).
+S3_ACTION = {
+    "ListObjectsV2": "s3:ListBucket",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+}
+
+
+def _batch_policy() -> list[dict[str, Any]]:
+    props = load_template(ROOT / "template.yaml")["Resources"]["BatchFunction"]["Properties"]
+    (policy,) = props["Policies"]
+    statements: list[dict[str, Any]] = policy["Statement"]
+    return statements
+
+
+def test_batch_function_grants_exactly_the_s3_calls_a_run_makes(
+    sample_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import gzip
+
+    import boto3
+    from moto import mock_aws
+
+    from lambdaserve import batch_part
+    from lambdaserve.batch import BatchInputError, Job, finish, plan, write_plan
+    from lambdaserve.batch_part import score_part
+    from lambdaserve.sample import FEATURE_NAMES, generate
+    from lambdaserve.serving import Predictor
+
+    monkeypatch.setattr(batch_part, "UPLOAD_PIECE", 5 << 20)  # S3's smallest piece
+    predictor = Predictor.load(sample_bundle)
+    calls: set[str] = set()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        records, _ = generate(80_000, seed=5)  # over 5 MB of output: a multipart upload
+        lines = [",".join(FEATURE_NAMES)] + [
+            ",".join("" if r[n] is None else str(r[n]) for n in FEATURE_NAMES) for r in records
+        ]
+        s3.put_object(Bucket="data", Key="batch/input/a.csv", Body="\n".join(lines).encode())
+        whole = gzip.compress("\n".join(lines).encode())  # cut short after 5 MB of output
+        s3.put_object(Bucket="data", Key="batch/input/b.csv.gz", Body=whole[: len(whole) * 9 // 10])
+        s3.meta.events.register(
+            "provide-client-params.s3.*",
+            lambda model, **_: calls.add(S3_ACTION.get(model.name, f"s3:{model.name}")),
+        )
+        job = Job.from_dict(
+            {"input": "s3://data/batch/input/", "output": "s3://data/batch/output/"}
+        )
+        parts = plan(s3, job, FEATURE_NAMES, [])
+        write_plan(s3, job, parts)
+        for part in parts:
+            with contextlib.suppress(BatchInputError):  # the truncated gzip: upload aborted
+                score_part(s3, predictor, job, part)
+        finish(s3, job)
+    granted = set()
+    for statement in _batch_policy():
+        listed = statement["Action"]
+        granted |= {listed} if isinstance(listed, str) else set(listed)
+    assert granted == calls
+
+
+def test_batch_function_reads_only_the_input_prefix_and_writes_only_the_output_prefix() -> None:
+    by_sid = {s["Sid"]: s for s in _batch_policy()}
+    assert by_sid["ReadInput"]["Action"] == "s3:GetObject"
+    assert "${BatchInputPrefix}*" in by_sid["ReadInput"]["Resource"]["Fn::Sub"][0]
+    assert "${BatchOutputPrefix}*" in by_sid["WriteOutput"]["Resource"]["Fn::Sub"][0]
+    assert by_sid["ListOnlyThesePrefixes"]["Condition"]["StringLike"]["s3:prefix"] == [
+        {"Fn::Sub": "${BatchInputPrefix}*"},
+        {"Fn::Sub": "${BatchOutputPrefix}*"},
+    ]
+    cfn = sam_transform(packaged_template())
+    role = cfn["Resources"]["BatchFunctionRole"]["Properties"]
     arns = [a["Fn::Sub"] if isinstance(a, dict) else a for a in role["ManagedPolicyArns"]]
     assert sorted(a.rsplit("/", 1)[-1] for a in arns) == [
         "AWSLambdaBasicExecutionRole",

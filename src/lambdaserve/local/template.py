@@ -55,9 +55,10 @@ def packaged_template(path: Path) -> dict[str, Any]:
     """A template as `sam package` hands it to CloudFormation: folders become S3 URIs."""
     template = load_template(path)
     for logical_id, resource in template["Resources"].items():
-        for key in ("CodeUri", "ContentUri"):
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if key in resource.get("Properties", {}):
-                resource["Properties"][key] = f"s3://artifacts/{logical_id}.zip"
+                suffix = "json" if key == "DefinitionUri" else "zip"
+                resource["Properties"][key] = f"s3://artifacts/{logical_id}.{suffix}"
     return template
 
 

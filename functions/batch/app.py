@@ -1,0 +1,52 @@
+"""Batch scoring's steps (plan, score a part, finish), called by the BatchScoring state machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdaserve.batch_steps import BatchSteps
+from lambdaserve.serving import Predictor
+from lambdaserve.settings import Settings
+
+settings = Settings.from_env()
+logger = Logger()
+metrics = Metrics(namespace=settings.metrics_namespace)
+_cache: dict[str, Any] = {}
+
+
+def s3() -> Any:
+    """One client per container, made on first use (never at import)."""
+    if "s3" not in _cache:
+        _cache["s3"] = boto3.client("s3")
+    return _cache["s3"]
+
+
+def predictor() -> Predictor:
+    """The model this function version pins, loaded once per container."""
+    if "predictor" not in _cache:
+        _cache["predictor"] = Predictor.load(settings.model_dir, expected=settings.expected)
+    loaded: Predictor = _cache["predictor"]
+    return loaded
+
+
+steps = BatchSteps(s3, predictor)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(function_version=context.function_version, action=event.get("action"))
+    result = steps.handle(event, context.invoked_function_arn)
+    if event.get("action") == "score":
+        metrics.add_metric("BatchRowsScored", MetricUnit.Count, result["rows_scored"])
+        metrics.add_metric("BatchRowsRejected", MetricUnit.Count, result["rows_rejected"])
+        logger.info("part scored", extra={"part": result})
+    elif event.get("action") == "finish":
+        metrics.add_metric("BatchRuns", MetricUnit.Count, 1)
+        logger.info("run finished", extra={"run": result})
+    return result

@@ -1,0 +1,321 @@
+"""Batch scoring, one part: stream its bytes line by line, turn lines into rows, validate and
+predict them in chunks, and write the scored rows, the rejects and the part record.
+
+Memory is bounded by the chunk size, never the part size: the part is streamed from S3, a line
+longer than MAX_LINE_BYTES is refused as a row without being held, and outputs go up as a
+multipart upload in 8 MB pieces. Validation is the predict API's own (`RequestParser.partition`):
+a reject carries the same per-field messages `/predict` answers with.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from lambdaserve.batch import (
+    MAX_LINE_BYTES,
+    BatchInputError,
+    Job,
+    Part,
+    PartResult,
+    S3Uri,
+    check_header,
+    gunzip,
+    read_header,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+    from lambdaserve.manifest import Feature
+    from lambdaserve.serving import Predictor
+
+UPLOAD_PIECE = 8 << 20  # S3 multipart pieces must be at least 5 MB (but the last)
+REJECT_INPUT_CHARS = 1024
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+class MultipartWriter:
+    """An S3 object written in pieces; nothing appears under the key unless `close` is reached
+    (a failed part leaves no half-written output behind)."""
+
+    def __init__(self, s3: S3Client, bucket: str, key: str) -> None:
+        self.s3, self.bucket, self.key = s3, bucket, key
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.pieces: list[CompletedPartTypeDef] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) >= UPLOAD_PIECE:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.upload_id is None:
+            created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            self.upload_id = created["UploadId"]
+        number = len(self.pieces) + 1
+        answer = self.s3.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=bytes(self.buffer),
+        )
+        self.pieces.append({"PartNumber": number, "ETag": answer["ETag"]})
+        self.buffer.clear()
+
+    def close(self) -> None:
+        if self.upload_id is None:
+            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            return
+        if self.buffer:
+            self._flush()
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.pieces},
+        )
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+
+
+def lines(chunks: Iterable[bytes], first_row: int) -> Iterator[tuple[int, bytes | None]]:
+    """(row number, line without its newline) for each line; None for a line too long."""
+    buffer, row, too_long = bytearray(), first_row, False
+    for chunk in chunks:
+        position = 0
+        while True:
+            newline = chunk.find(b"\n", position)
+            piece = chunk[position:] if newline < 0 else chunk[position:newline]
+            if not too_long:
+                buffer += piece
+                too_long = len(buffer) > MAX_LINE_BYTES
+                if too_long:
+                    buffer.clear()
+            if newline < 0:
+                break
+            yield row, None if too_long else bytes(buffer).rstrip(b"\r")
+            buffer.clear()
+            row, too_long, position = row + 1, False, newline + 1
+    if buffer or too_long:
+        yield row, None if too_long else bytes(buffer).rstrip(b"\r")
+
+
+def from_text(feature: Feature, text: str) -> Any:
+    """A CSV field as the JSON value a request would carry (empty = missing); text that is
+    no such value stays text, so the request's own check names the problem."""
+    if text == "":
+        return None
+    if feature.type in ("number", "integer"):
+        try:
+            return int(text) if _INTEGER.fullmatch(text) else float(text)
+        except ValueError:
+            return text
+    if feature.type == "boolean":
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
+    return text
+
+
+class PartScorer:
+    """Scores one part with one predictor, writing as it goes."""
+
+    def __init__(self, s3: S3Client, predictor: Predictor, job: Job, part: Part) -> None:
+        self.s3, self.predictor, self.job, self.part = s3, predictor, job, part
+        self.features = {f.name: f for f in predictor.manifest.features}
+        self.classes = [str(c) for c in predictor.manifest.classes or []]
+        self.model = {
+            "name": predictor.manifest.name,
+            "version": str(predictor.manifest.version or ""),
+        }
+        self.with_probabilities = predictor.manifest.has_probabilities
+        self.header = part.header
+        self.result = PartResult(part.index, f"s3://{part.bucket}/{part.key}", output=part.output)
+        self._out_bucket = S3Uri.parse(job.output).bucket
+        self.output = MultipartWriter(s3, self._out_bucket, part.output)
+        self.rejects: MultipartWriter | None = None
+        if self.header is not None:
+            self._write_header()
+
+    def _write_header(self) -> None:
+        """The output CSV's column names: the input's (or the id column), then the scores."""
+        if self.part.format != "csv":
+            return
+        names = [self.job.id_column] if self.job.id_column else list(self.header or [])
+        names.append("prediction")
+        if self.with_probabilities:
+            names += [f"probability_{c}" for c in self.classes]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow([*names, "model_name", "model_version"])
+        self.output.write(out.getvalue().encode())
+
+    def run(self) -> PartResult:
+        try:
+            self._score_all()
+            self.output.close()
+            if self.rejects is not None:
+                self.rejects.close()
+        except BaseException:
+            self.output.abort()
+            if self.rejects is not None:
+                self.rejects.abort()
+            raise
+        rejects_key = self.part.key_for("rejects")
+        if self.rejects is None:  # a re-run must not leave an earlier run's rejects behind
+            self.s3.delete_object(Bucket=self._out_bucket, Key=rejects_key)
+        self.result.rejects = rejects_key if self.rejects is not None else None
+        self.result.model = self.model
+        self.s3.put_object(
+            Bucket=self._out_bucket,
+            Key=self.part.key_for("record"),
+            Body=json.dumps(self.result.to_dict()).encode(),
+        )
+        return self.result
+
+    def _stream(self) -> Iterator[bytes]:
+        part = self.part
+        if part.gzip:
+            body = self.s3.get_object(Bucket=part.bucket, Key=part.key)["Body"]
+            inflated: Iterator[bytes] = gunzip(body.iter_chunks(1 << 20))
+            return inflated
+        if part.end <= part.start:
+            return iter(())
+        byte_range = f"bytes={part.start}-{part.end - 1}"
+        body = self.s3.get_object(Bucket=part.bucket, Key=part.key, Range=byte_range)["Body"]
+        return iter(body.iter_chunks(1 << 20))
+
+    def _score_all(self) -> None:
+        rows: list[tuple[int, str, Any]] = []  # (row number, line text, passthrough)
+        records: list[dict[str, Any]] = []
+        first = 0 if (self.part.format == "csv" and self.header is None) else self.part.first_row
+        for row, raw in lines(self._stream(), first):
+            if raw is not None and not raw.strip():
+                continue  # a blank line is no row
+            if row == 0:
+                self._read_header(raw)
+                continue
+            self.result.rows_in += 1
+            parsed = self._parse(row, raw)
+            if parsed is None:
+                continue
+            text, record, passthrough = parsed
+            rows.append((row, text, passthrough))
+            records.append(record)
+            if len(records) >= self.job.chunk_rows:
+                self._score_chunk(rows, records)
+                rows, records = [], []
+        if records:
+            self._score_chunk(rows, records)
+
+    def _read_header(self, raw: bytes | None) -> None:
+        uri = f"s3://{self.part.bucket}/{self.part.key}"
+        if raw is None:
+            raise BatchInputError(f"{uri}: the header line is longer than {MAX_LINE_BYTES} bytes")
+        self.header, _ = read_header(uri, raw + b"\n", len(raw) + 1)
+        required = [f.name for f in self.features.values() if f.required]
+        check_header(uri, self.header, list(self.features), required, self.job.id_column)
+        self._write_header()
+
+    def _parse(self, row: int, raw: bytes | None) -> tuple[str, dict[str, Any], Any] | None:
+        """The row's text, its feature values and what is copied to the output; None (and a
+        reject) if the line is no row at all."""
+        if raw is None:
+            self._reject(row, "", [(None, f"the line is longer than {MAX_LINE_BYTES} bytes")])
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            preview = raw[:REJECT_INPUT_CHARS].decode("utf-8", "replace")
+            self._reject(row, preview, [(None, f"not valid UTF-8 at byte {exc.start}")])
+            return None
+        if self.part.format == "csv":
+            return self._parse_csv(row, text)
+        return self._parse_json(row, text)
+
+    def _parse_csv(self, row: int, text: str) -> tuple[str, dict[str, Any], Any] | None:
+        header = self.header or []
+        fields = next(csv.reader([text]), [])
+        if len(fields) != len(header):
+            message = f"has {len(fields)} fields, the header has {len(header)}"
+            self._reject(row, text, [(None, message)])
+            return None
+        values = dict(zip(header, fields, strict=True))
+        record = {
+            n: from_text(self.features[n], v) for n, v in values.items() if n in self.features
+        }
+        keep = [values[self.job.id_column]] if self.job.id_column else fields
+        return text, record, keep
+
+    def _parse_json(self, row: int, text: str) -> tuple[str, dict[str, Any], Any] | None:
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            self._reject(row, text, [(None, f"not valid JSON: {detail}")])
+            return None
+        if not isinstance(value, dict):
+            self._reject(row, text, [(None, "a row must be an object of feature values")])
+            return None
+        record = {k: v for k, v in value.items() if k in self.features}
+        keep = {self.job.id_column: value.get(self.job.id_column)} if self.job.id_column else value
+        return text, record, keep
+
+    def _score_chunk(self, rows: list[tuple[int, str, Any]], records: list[dict[str, Any]]) -> None:
+        matrix, kept, errors = self.predictor.parser.partition(records)
+        by_row: dict[int, list[tuple[str | None, str]]] = {}
+        for error in errors:
+            by_row.setdefault(error.row or 0, []).append((error.field, error.message))
+        for index, problems in sorted(by_row.items()):
+            self._reject(rows[index][0], rows[index][1], problems)
+        if not kept:
+            return
+        answer = self.predictor.predict(matrix)
+        self.result.rows_scored += len(kept)
+        passthrough = [rows[i][2] for i in kept]
+        self.output.write(self._encode(passthrough, answer))
+
+    def _encode(self, passthrough: list[Any], answer: dict[str, Any]) -> bytes:
+        predictions = answer["predictions"]
+        probabilities = answer.get("probabilities")
+        out = io.StringIO()
+        if self.part.format == "jsonl":
+            for i, keep in enumerate(passthrough):
+                line = {**keep, "prediction": predictions[i]}
+                if probabilities is not None:
+                    line["probabilities"] = dict(zip(self.classes, probabilities[i], strict=True))
+                line |= {"model_name": self.model["name"], "model_version": self.model["version"]}
+                out.write(json.dumps(line) + "\n")
+            return out.getvalue().encode()
+        writer = csv.writer(out, lineterminator="\n")
+        model = [self.model["name"], self.model["version"]]
+        for i, keep in enumerate(passthrough):
+            scores = probabilities[i] if probabilities is not None else []
+            writer.writerow([*keep, predictions[i], *scores, *model])
+        return out.getvalue().encode()
+
+    def _reject(self, row: int, text: str, problems: list[tuple[str | None, str]]) -> None:
+        self.result.rows_rejected += 1
+        if self.rejects is None:
+            self.rejects = MultipartWriter(self.s3, self._out_bucket, self.part.key_for("rejects"))
+        entry = {
+            "object": self.result.object,
+            "row": row,
+            "errors": [{"field": f, "message": m} for f, m in problems],
+            "input": text[:REJECT_INPUT_CHARS],
+        }
+        self.rejects.write((json.dumps(entry) + "\n").encode())
+
+
+def score_part(s3: S3Client, predictor: Predictor, job: Job, part: Part) -> PartResult:
+    """Score one part end to end; its record is written last, so it means "complete"."""
+    return PartScorer(s3, predictor, job, part).run()
