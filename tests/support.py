@@ -30,6 +30,7 @@ from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry, layer_zip
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
+from lambdaserve.versions import FOLLOWER_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -194,9 +195,10 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
             **glob["Environment"]["Variables"],
             **props["Environment"]["Variables"],
         }.items()
-        if k != KEY_ENV  # !GetAtt ModelSigningKey.Arn: the key made above
+        if k not in (KEY_ENV, FOLLOWER_ENV)  # resources: the key made above, the batch function
     }
     env[KEY_ENV] = key
+    env[FOLLOWER_ENV] = BATCH_FUNCTION
     sample_zip = layer_zip(sample_bundle, manifest.read(sample_bundle))
     zips = {}
     layers = []
@@ -233,7 +235,7 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
         Timeout=int(batch["Timeout"]),
         Code={"ZipFile": zip_files({"app.py": (ROOT / "functions/batch/app.py").read_text()})},
         Layers=layers,
-        Environment={"Variables": {**env, KEY_ENV: key}},
+        Environment={"Variables": {k: v for k, v in env.items() if k != FOLLOWER_ENV}},
         Publish=True,
     )
     lam.create_alias(FunctionName=BATCH_FUNCTION, Name="live", FunctionVersion="1")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from botocore.exceptions import ClientError
 
+from lambdaserve.batch import BatchInputError
+from lambdaserve.batch_runs import BatchRunFailedError
 from lambdaserve.deploy import Deployer
 from lambdaserve.errors import (
     AlreadyServingError,
@@ -41,6 +43,7 @@ class NoStackError(Exception):
 
 FAILURES = (
     DeployError,
+    BatchInputError,
     RegistryError,
     ManifestError,
     UntrustedModelError,
@@ -62,6 +65,8 @@ class Services:
     ssm_prefix: str | None = None
     signing_key: str | None = None
     stack: str | None = None
+    batch_function: str | None = None
+    batch_state_machine: str | None = None
     invoker: Any = None
     session_factory: Callable[[], boto3.session.Session] | None = None
 
@@ -112,6 +117,10 @@ class Services:
                 f"no {flag}: pass --{flag}, set LAMBDASERVE_{what.upper()} or --stack NAME"
             )
         return str(value)
+
+    def _name_of(self, what: str) -> str | None:
+        value = getattr(self, what) or self._outputs.get(_OUTPUT_OF[what])
+        return str(value) if value else None
 
     def _function_name(self) -> str | None:
         return self.function or self._outputs.get(_OUTPUT_OF["function"])
@@ -170,10 +179,18 @@ class Services:
             kms=self.client("kms"),
             signing_key=self.signing_key,
             stack_signing_key=self._outputs.get("SigningKeyArn"),
+            followers=tuple(
+                filter(None, [self.batch_function or self._outputs.get("BatchFunctionName")])
+            ),
         )
 
 
-_OUTPUT_OF = {"bucket": "RegistryBucket", "function": "PredictFunctionName"}
+_OUTPUT_OF = {
+    "bucket": "RegistryBucket",
+    "function": "PredictFunctionName",
+    "batch_function": "BatchFunctionName",
+    "batch_state_machine": "BatchStateMachineArn",
+}
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -203,6 +220,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (NoCanaryError, 5),
     (NothingToRollBackError, 5),
     (AlreadyServingError, 5),
+    (BatchRunFailedError, 6),
 )
 
 
@@ -245,6 +263,16 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 "--signing-key",
                 envvar="LAMBDASERVE_SIGNING_KEY",
                 help="KMS key that signs manifests on publish and must have signed them on deploy",
+            ),
+            click.option(
+                "--batch-function",
+                envvar="LAMBDASERVE_BATCH_FUNCTION",
+                help="batch scoring function (follows the model live serves)",
+            ),
+            click.option(
+                "--batch-state-machine",
+                envvar="LAMBDASERVE_BATCH_STATE_MACHINE",
+                help="BatchScoring state machine ARN (lambdaserve batch)",
             ),
             click.option(
                 "--stack",

@@ -27,6 +27,7 @@ from lambdaserve.trust import (
     Verification,
 )
 from lambdaserve.versions import (
+    FOLLOWER_ENV,
     Follower,
     VersionPublisher,
     describe_versions,
@@ -73,15 +74,10 @@ class Deployer:
         self.publisher = VersionPublisher(
             lambda_client, registry, function, progress, sleep, clock, wait_seconds
         )
-        # Functions that serve the model `live` serves alone (the batch function).
-        self.followers = [
-            Follower(
-                VersionPublisher(
-                    lambda_client, registry, name, progress, sleep, clock, wait_seconds
-                )
-            )
-            for name in followers
-        ]
+        # Functions that serve the model `live` serves alone (the batch function): given, or
+        # named by the function itself (BATCH_FUNCTION, set by template.yaml).
+        self.follower_names = followers
+        self._publisher_args = (progress, sleep, clock, wait_seconds)
         self.history = History(registry.bucket, registry.s3, function)
         self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
 
@@ -263,11 +259,19 @@ class Deployer:
         if not after.weights:
             served = config or self._config(after.version)
             self._write_ssm(served)
-            for follower in self.followers:
+            for follower in self.followers(served):
                 follower.follow(served)
         done = ledger.after(entry)
         self.ledger.write(done)
         return done
+
+    def followers(self, served: dict[str, Any]) -> list[Follower]:
+        """Who follows: the names given, else the one the serving version names."""
+        names = self.follower_names or tuple(filter(None, [function_env(served).get(FOLLOWER_ENV)]))
+        return [
+            Follower(VersionPublisher(self.lam, self.registry, name, *self._publisher_args))
+            for name in names
+        ]
 
     def _config(self, version: str | None) -> dict[str, Any]:
         """A version's configuration (None: the unpublished $LATEST)."""

@@ -143,6 +143,8 @@ class VersionPublisher:
 
 
 MODEL_PINS = tuple(ExpectedModel().env())
+# The predict function names the function that follows its model (template.yaml).
+FOLLOWER_ENV = "BATCH_FUNCTION"
 
 
 @dataclass

@@ -28,7 +28,7 @@ def _predict_pins(account: Account) -> tuple[str, str]:
 def test_batch_follows_deploy_promote_and_rollback_but_never_a_canary(
     published: Account,
 ) -> None:
-    deployer = published.deployer(followers=(BATCH_FUNCTION,))
+    deployer = published.deployer()  # the predict function names its follower
     deployer.deploy("retail-propensity", "1")
     assert _batch_pins(published) == _predict_pins(published)
     assert _batch_pins(published)[0] == "1"
@@ -51,6 +51,6 @@ def test_following_twice_publishes_no_new_batch_version(published: Account) -> N
             FunctionName=published.function, Qualifier=published.live().version
         )
     )
-    assert deployer.followers[0].follow(served) is None
+    assert deployer.followers(served)[0].follow(served) is None
     again = published.lam.list_versions_by_function(FunctionName=BATCH_FUNCTION)["Versions"]
     assert len(again) == len(versions)

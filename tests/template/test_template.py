@@ -120,7 +120,12 @@ def test_the_live_model_is_read_from_the_ssm_parameters_the_cli_writes(cfn: dict
 def _version_with(sam: dict[str, Any], params: dict[str, str], **props: Any) -> str:
     changed = copy.deepcopy(sam)
     changed["Resources"]["PredictFunction"]["Properties"].update(props)
-    (version,) = _of_type(sam_transform(changed, params), "AWS::Lambda::Version")
+    return _predict_version(sam_transform(changed, params))
+
+
+def _predict_version(cfn: dict[str, Any]) -> str:
+    """The logical id of the predict function's version (the batch function has one too)."""
+    (version,) = [v for v in _of_type(cfn, "AWS::Lambda::Version") if v.startswith("Predict")]
     return version
 
 
@@ -151,8 +156,7 @@ def _version_id(sam: dict[str, Any], model_uri: str, in_hash: bool) -> str:
     layer["ContentUri"] = model_uri
     layer["PublishLambdaVersion"] = in_hash
     changed["Resources"]["PredictFunction"]["Properties"]["AutoPublishAliasAllProperties"] = in_hash
-    (version,) = _of_type(_transform(changed), "AWS::Lambda::Version")
-    return version
+    return _predict_version(_transform(changed))
 
 
 def test_a_new_model_layer_alone_publishes_a_new_function_version(sam: dict[str, Any]) -> None:
@@ -430,3 +434,49 @@ def test_every_parameter_is_in_exactly_one_group(sam: dict[str, Any]) -> None:
     groups = sam["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
     grouped = [name for group in groups for name in group["Parameters"]]
     assert sorted(grouped) == sorted(sam["Parameters"])
+
+
+def test_batch_function_serves_with_exactly_the_predict_functions_layers_and_pins(
+    sam: dict[str, Any],
+) -> None:
+    predict = sam["Resources"]["PredictFunction"]["Properties"]
+    batch = sam["Resources"]["BatchFunction"]["Properties"]
+    assert batch["Layers"] == predict["Layers"]
+    for name in ("MODEL_DIR", "MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256", "SIGNING_KEY_ARN"):
+        assert batch["Environment"]["Variables"][name] == predict["Environment"]["Variables"][name]
+    assert predict["Environment"]["Variables"]["BATCH_FUNCTION"] == {"Ref": "BatchFunction"}
+    assert batch["AutoPublishAlias"] == "live"
+
+
+def test_batch_scoring_is_a_distributed_map_that_retries_throttles_with_backoff(
+    sam: dict[str, Any],
+) -> None:
+    machine = sam["Resources"]["BatchScoring"]["Properties"]
+    assert machine["Type"] == "STANDARD"
+    assert machine["DefinitionSubstitutions"] == {
+        "BatchFunctionAlias": {"Ref": "BatchFunction.Alias"},
+        "MaxConcurrency": {"Ref": "BatchMaxConcurrency"},
+        "ToleratedFailurePercentage": {"Ref": "BatchToleratedFailurePercentage"},
+    }
+    text = (ROOT / "statemachines/batch_scoring.asl.json").read_text()
+    assert load_template(TEMPLATE)["Resources"]["BatchScoring"]["Properties"]["DefinitionUri"] == (
+        "statemachines/batch_scoring.asl.json"
+    )
+    for name in machine["DefinitionSubstitutions"]:
+        text = text.replace("${" + name + "}", "1")
+    definition = json.loads(text)
+    score = definition["States"]["Score"]
+    assert score["Type"] == "Map"
+    assert score["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    tasks = [definition["States"]["Plan"], definition["States"]["Finish"]]
+    tasks.append(score["ItemProcessor"]["States"]["ScorePart"])
+    for task in tasks:
+        (retry,) = task["Retry"]
+        assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"]
+        assert retry["BackoffRate"] >= 2
+    # A map that fails still adds up what was written, and the run then fails.
+    assert score["Catch"][0]["Next"] == "Finish"
+    assert definition["States"]["Incomplete"]["Type"] == "Fail"

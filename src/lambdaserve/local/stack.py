@@ -16,7 +16,7 @@ import string
 import threading
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from lambdaserve.deploy import Deployer
 from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
+from lambdaserve.local.batch import enable_state_machine_execution, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint
 from lambdaserve.local.gateway import Gateway, Route, pick_version
 from lambdaserve.local.layers import LayerFolders
@@ -36,9 +37,13 @@ from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
+from lambdaserve.versions import FOLLOWER_ENV
 
 BUCKET = "lambdaserve-local-registry"
 FUNCTION = "lambdaserve-local-PredictFunction"
+BATCH_FUNCTION = "lambdaserve-local-BatchFunction"
+BATCH_BUCKET = "lambdaserve-local-batch"
+STATE_MACHINE = "lambdaserve-local-BatchScoring"
 SSM_PREFIX = stack_prefix("lambdaserve-local")
 REGION = "us-east-1"
 # moto's placeholder credentials: the local endpoint accepts any and holds nothing real.
@@ -77,6 +82,9 @@ class LocalCloud:
         self.settings = settings
         self.log = log
         self.built = BuiltFunction.from_build(settings.build_dir, settings.function_id)
+        self.batch = BuiltFunction.from_build(settings.build_dir, "BatchFunction")
+        self.code_dirs = {FUNCTION: self.built.code_dir, BATCH_FUNCTION: self.batch.code_dir}
+        self.state_machine_arn = ""
         self.template = load_template(Path(settings.build_dir) / "template.yaml")
         self.endpoint = AwsEndpoint(settings.aws_port, self._invoke)
         self.pool = WorkerPool(self._configure, settings.state_dir, log)
@@ -138,6 +146,7 @@ class LocalCloud:
         """Bring everything up and deploy the model; returns the API URL."""
         self.endpoint.start()
         self._create_function()
+        self._create_batch()
         init_parameters(self.client("ssm"), SSM_PREFIX)
         bundle = self.settings.bundle or self._train_sample()
         published = self.registry.publish(bundle, "local")
@@ -188,6 +197,9 @@ class LocalCloud:
             "LAMBDASERVE_FUNCTION": FUNCTION,
             "LAMBDASERVE_SSM_PREFIX": SSM_PREFIX,
             "LAMBDASERVE_SIGNING_KEY": self.signing_key,
+            "LAMBDASERVE_BATCH_FUNCTION": BATCH_FUNCTION,
+            "LAMBDASERVE_BATCH_STATE_MACHINE": self.state_machine_arn,
+            "LAMBDASERVE_BATCH_BUCKET": BATCH_BUCKET,
             **({"LAMBDASERVE_API_KEY": self.api_key} if self.api_key else {}),
         }
 
@@ -207,10 +219,10 @@ class LocalCloud:
         self.signing_key = self.client("kms", direct=True).create_key(
             KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="lambdaserve local"
         )["KeyMetadata"]["Arn"]
-        role = self.client("iam", direct=True).create_role(
+        self._role = self.client("iam", direct=True).create_role(
             RoleName="lambdaserve-local", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
-        layers = []
+        self._layers = []
         for folder in self.built.layer_dirs:
             # moto only stores layer versions; the worker mounts the built folder itself.
             arn = lam.publish_layer_version(
@@ -219,21 +231,47 @@ class LocalCloud:
                 CompatibleRuntimes=["python3.12"],
             )["LayerVersionArn"]
             self.layers.known[arn] = folder
-            layers.append(arn)
+            self._layers.append(arn)
+        self._publish(FUNCTION, self.built, {FOLLOWER_ENV: BATCH_FUNCTION})
+
+    def _publish(
+        self, name: str, built: BuiltFunction, extra: dict[str, str] | None = None
+    ) -> None:
+        """The function as `sam deploy` leaves it: version 1 behind the alias `live`."""
+        lam = self.client("lambda", direct=True)
         lam.create_function(
-            FunctionName=FUNCTION,
+            FunctionName=name,
             Runtime="python3.12",
-            Role=role,
-            Handler=self.built.handler,
+            Role=self._role,
+            Handler=built.handler,
             Code={"ZipFile": zip_files({"README": "code from the sam build output"})},
-            Layers=layers,
+            Layers=self._layers,
             # As template.yaml does: the function names the key deploys must verify with.
-            Environment={"Variables": {**self.built.environment, KEY_ENV: self.signing_key}},
-            MemorySize=self.built.memory_mb,
-            Timeout=self.built.timeout_s,
+            Environment={
+                "Variables": {**built.environment, KEY_ENV: self.signing_key, **(extra or {})}
+            },
+            MemorySize=built.memory_mb,
+            Timeout=built.timeout_s,
             Publish=True,
         )
-        lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
+        lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+
+    def _create_batch(self) -> None:
+        """The batch function, its bucket and the BatchScoring state machine, which moto's own
+        Step Functions executor runs; its Lambda tasks reach this endpoint's Invoke (MOTO_PORT
+        names where the executor sends its calls), so they run in the same workers."""
+        self._publish(BATCH_FUNCTION, self.batch)
+        self.client("s3", direct=True).create_bucket(Bucket=BATCH_BUCKET)
+        enable_state_machine_execution(self.endpoint.moto_url, self.endpoint.port)
+        alias = self.client("lambda", direct=True).get_alias(
+            FunctionName=BATCH_FUNCTION, Name="live"
+        )["AliasArn"]
+        definition = state_machine_definition(
+            self.settings.build_dir, self.template, self.parameters, alias
+        )
+        self.state_machine_arn = self.client("stepfunctions", direct=True).create_state_machine(
+            name=STATE_MACHINE, definition=definition, roleArn=self._role, type="STANDARD"
+        )["stateMachineArn"]
 
     def _routes(self) -> list[Route]:
         props = self.template["Resources"][self.settings.function_id]["Properties"]
@@ -248,7 +286,16 @@ class LocalCloud:
         config = self.client("lambda", direct=True).get_function_configuration(
             FunctionName=function, Qualifier=version
         )
-        return self.layers.version_config(function, version, dict(config), self.built.code_dir)
+        found = self.layers.version_config(
+            function, version, dict(config), self.code_dirs[function]
+        )
+        # As Lambda gives every function its role's credentials: here, this endpoint's.
+        aws = {
+            "AWS_ENDPOINT_URL": self.endpoint.url,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        }
+        return replace(found, environment={**found.environment, **aws})
 
     def _read_alias(self, name: str) -> tuple[str, dict[str, float]]:
         """An alias's primary version and canary weights, as moto stores them."""
@@ -275,22 +322,39 @@ class LocalCloud:
     def _invoke(
         self, name: str, qualifier: str | None, payload: bytes
     ) -> tuple[bytes, str | None, str]:
-        if name.rsplit(":", 1)[-1] != FUNCTION and FUNCTION not in name.split(":"):
+        function, qualifier = _function_and_qualifier(name, qualifier)
+        if function not in self.code_dirs:
             raise LookupError(f"Function not found: {name}")
         if qualifier is None or qualifier == "$LATEST":
             version = "$LATEST"
         elif qualifier.isdigit():
             version = qualifier
         else:
-            primary, weights = self._read_alias(qualifier)
+            state = AliasState.from_alias(
+                dict(
+                    self.client("lambda", direct=True).get_alias(
+                        FunctionName=function, Name=qualifier
+                    )
+                )
+            )
             # Traffic split, not a secret (bandit B311).
             draw = random.random()  # nosec B311
-            version = pick_version(primary, weights, draw)
+            version = pick_version(state.version, state.weights, draw)
         try:
-            reply = self.pool.get(FUNCTION, version).invoke(json.loads(payload or b"{}"))
+            reply = self.pool.get(function, version).invoke(json.loads(payload or b"{}"))
         except WorkerCrashedError as exc:
             error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}
             return json.dumps(error).encode(), "Unhandled", version
         if reply.error:
             return json.dumps(reply.error).encode(), "Unhandled", version
         return json.dumps(reply.response).encode(), None, version
+
+
+def _function_and_qualifier(name: str, qualifier: str | None) -> tuple[str, str | None]:
+    """A function name, partial or full ARN (with its own qualifier, maybe) as Invoke takes it."""
+    parts = name.split(":")
+    if len(parts) >= 7:  # arn:aws:lambda:region:account:function:name[:qualifier]
+        return parts[6], parts[7] if len(parts) > 7 else qualifier
+    if len(parts) == 2:  # name:qualifier
+        return parts[0], parts[1]
+    return name, qualifier
