@@ -233,6 +233,130 @@ def test_canary_split_promote_and_rollback_through_the_cli(
     assert any("3] retired" in line for line in stack.logs)
 
 
+def _s3(stack: Running) -> Any:
+    import boto3
+
+    env = stack.env
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+BATCH_ROWS = 100_000
+# Data row -> (the line that replaces it, the field its reject names).
+BATCH_BAD = {
+    17: ("c17,3,1,20.5,2,1,,smartwatch,email", "device"),
+    4_242: ("c4242,-1,1,20.5,2,1,10,mobile,email", "recency_days"),
+    50_000: ("c50000,3,1", None),
+    99_999: ("c99999,3,1,lots,2,1,10,mobile,email", "monetary_90d"),
+}
+
+
+def test_batch_scoring_through_the_state_machine_answers_what_predict_answers(
+    stack: Running,
+) -> None:
+    import csv
+    import io
+
+    from lambdaserve.sample import FEATURE_NAMES, generate
+
+    records, _ = generate(BATCH_ROWS, seed=23)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["customer_id", *FEATURE_NAMES])
+    for row, record in enumerate(records, start=1):
+        if row in BATCH_BAD:
+            text.write(BATCH_BAD[row][0] + "\n")
+        else:
+            writer.writerow(
+                [f"c{row}", *("" if record[n] is None else record[n] for n in FEATURE_NAMES)]
+            )
+    s3, bucket = _s3(stack), stack.env["LAMBDASERVE_BATCH_BUCKET"]
+    s3.put_object(Bucket=bucket, Key="batch/input/e2e/customers.csv", Body=text.getvalue().encode())
+    started = time.perf_counter()
+    scored = stack.cli(
+        "batch",
+        "score",
+        f"s3://{bucket}/batch/input/e2e/",
+        f"s3://{bucket}/batch/output/e2e/",
+        "--part-mb",
+        "1",
+        "--wait",
+        "--json",
+    )
+    assert scored.returncode == 0, scored.stderr
+    report = json.loads(scored.stdout)
+    print(
+        f"batch: {BATCH_ROWS:,} rows in {time.perf_counter() - started:.1f} s, "
+        f"{report['parts']} parts"
+    )
+    assert report["status"] == "SUCCEEDED"
+    assert (report["rows_in"], report["rows_scored"], report["rows_rejected"]) == (
+        BATCH_ROWS,
+        BATCH_ROWS - len(BATCH_BAD),
+        len(BATCH_BAD),
+    )
+    assert report["parts"] >= 3
+    assert "parts: " in scored.stderr  # progress from the map run
+
+    out: list[dict[str, str]] = []
+    for uri in report["outputs"]:
+        key = uri.split("/", 3)[3]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        out += list(csv.DictReader(io.StringIO(body)))
+    good = [r for row, r in enumerate(records, start=1) if row not in BATCH_BAD]
+    assert [r["customer_id"] for r in out] == [
+        f"c{row}" for row in range(1, BATCH_ROWS + 1) if row not in BATCH_BAD
+    ]
+    for start in range(0, len(good), 10_000):  # /predict's row limit per request
+        status, _, answer = stack.call("/predict", {"instances": good[start : start + 10_000]})
+        assert status == 200
+        for offset, scored_row in enumerate(out[start : start + 10_000]):
+            assert int(scored_row["prediction"]) == answer["predictions"][offset]
+            probabilities = [float(scored_row[f"probability_{c}"]) for c in (0, 1)]
+            assert probabilities == answer["probabilities"][offset]
+            assert scored_row["model_version"] == answer["model"]["version"]
+
+    rejects = []
+    for uri in report["rejects"]:
+        body = s3.get_object(Bucket=bucket, Key=uri.split("/", 3)[3])["Body"].read()
+        rejects += [json.loads(line) for line in body.splitlines()]
+    assert {r["row"]: r["errors"][0]["field"] for r in rejects} == {
+        row: field for row, (_, field) in BATCH_BAD.items()
+    }
+    again = stack.cli("batch", "status", report["execution_arn"], "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["rows_scored"] == report["rows_scored"]
+
+
+def test_a_batch_run_with_a_broken_part_exits_6_and_says_so(stack: Running) -> None:
+    import gzip
+
+    s3, bucket = _s3(stack), stack.env["LAMBDASERVE_BATCH_BUCKET"]
+    whole = gzip.compress(b"recency_days,frequency_90d\n" + b"3,1\n" * 50_000)
+    s3.put_object(Bucket=bucket, Key="batch/input/broken/a.csv.gz", Body=whole[: len(whole) // 2])
+    failed = stack.cli(
+        "batch",
+        "score",
+        f"s3://{bucket}/batch/input/broken/",
+        f"s3://{bucket}/batch/output/broken/",
+        "--wait",
+        "--json",
+    )
+    assert failed.returncode == 6, failed.stderr
+    report = json.loads(failed.stdout)
+    assert report["status"] == "FAILED"
+    assert report["outputs"] == []
+    manifest = json.loads(
+        s3.get_object(Bucket=bucket, Key="batch/output/broken/_manifest.json")["Body"].read()
+    )
+    assert (manifest["status"], manifest["missing_parts"]) == ("failed", [0])
+
+
 def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
     stack.call("/predict", BODY)  # make sure version 2's container is up
     pid = stack.worker_pid("2")
