@@ -240,3 +240,58 @@ def test_the_built_handler_emits_its_emf_metrics(built: BuiltFunction, model_dir
     emf = [json.loads(line.split("] ", 1)[1]) for line in logs.splitlines() if '"_aws"' in line]
     names = {m["Name"] for e in emf for d in e["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"Requests", "PredictRequests", "RowsPredicted", "ColdStart"} <= names
+
+
+def test_built_batch_function_plans_scores_and_finishes_a_run(
+    sam_build: Path, model_dir: Path
+) -> None:
+    """The three steps the state machine calls, each a cold start of the built function in a
+    clean process, against moto's S3 on loopback."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from lambdaserve.local.http import free_port
+    from lambdaserve.sample import FEATURE_NAMES, generate
+
+    batch = BuiltFunction.from_build(sam_build, "BatchFunction")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        aws = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "MODEL_DIR": str(model_dir),
+        }
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=aws["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        event = load_event("batch-plan.json")
+        bucket = event["job"]["input"].split("/")[2]
+        s3.create_bucket(Bucket=bucket)
+        records, _ = generate(3_000, seed=2)
+        lines = ["customer_id," + ",".join(FEATURE_NAMES)] + [
+            f"c{i}," + ",".join("" if r[n] is None else str(r[n]) for n in FEATURE_NAMES)
+            for i, r in enumerate(records)
+        ]
+        s3.put_object(Bucket=bucket, Key="batch/input/day.csv", Body="\n".join(lines).encode())
+        event["job"]["part_mb"] = 0.05
+        planned = invoke_isolated(batch, event, env=aws)
+        assert planned.response["parts"], planned.logs
+        job = planned.response["job"]
+        for part in planned.response["parts"]:
+            scored = invoke_isolated(batch, {"action": "score", "job": job, "part": part}, env=aws)
+            assert scored.response["rows_in"] == scored.response["rows_scored"], scored.logs
+        finished = invoke_isolated(batch, {"action": "finish", "job": job}, env=aws)
+        assert finished.response["status"] == "complete"
+        assert finished.response["rows_scored"] == 3_000
+        for name in ("app", "lambdaserve.batch_part", "sklearn", "aws_lambda_powertools"):
+            assert str(scored.modules[name]).startswith(str(BUILD_DIR)), name
+        assert "pandas" not in scored.modules
+    finally:
+        server.stop()
