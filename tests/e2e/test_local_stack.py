@@ -357,6 +357,32 @@ def test_a_batch_run_with_a_broken_part_exits_6_and_says_so(stack: Running) -> N
     assert (manifest["status"], manifest["missing_parts"]) == ("failed", [0])
 
 
+def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(
+    stack: Running,
+) -> None:
+    import pandas as pd
+
+    from lambdaserve.client import Client, PredictionError
+    from lambdaserve.sample import generate
+
+    records, _ = generate(25_000, seed=31)
+    frame = pd.DataFrame(records)  # discount_pct has NaN where the customer has none
+    client = Client(stack.url, api_key=stack.env["LAMBDASERVE_API_KEY"], max_rows=3_000)
+    result = client.predict(frame)
+    assert len(result) == 25_000
+    status, _, direct = stack.call("/predict", {"instances": records[:10_000]})
+    assert status == 200
+    assert result.predictions[:10_000] == direct["predictions"]
+    assert result.probabilities is not None
+    assert result.probabilities[:10_000] == direct["probabilities"]
+    bad = [dict(r) for r in records[:7_000]]
+    bad[4_321]["device"] = "smartwatch"
+    with pytest.raises(PredictionError) as caught:
+        client.predict(bad)
+    assert caught.value.status == 422
+    assert [(e["row"], e["field"]) for e in caught.value.errors] == [(4_321, "device")]
+
+
 def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
     stack.call("/predict", BODY)  # make sure version 2's container is up
     pid = stack.worker_pid("2")
