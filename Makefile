@@ -21,7 +21,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint build validate invoke sample up bench clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -95,6 +95,9 @@ bench/.deps/.installed: bench/requirements.txt
 
 bench: build bench/.deps/.installed ## benchmarks of the built artifacts -> bench/results.{json,md}
 	$(BIN)/python bench/run.py
+
+bench-batch: build ## batch scoring: a child vs raw predict_proba, memory on 50/500 MB parts, 1M rows on the local stack
+	$(BIN)/python bench/batch.py
 
 sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle

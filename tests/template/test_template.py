@@ -480,3 +480,27 @@ def test_batch_scoring_is_a_distributed_map_that_retries_throttles_with_backoff(
     # A map that fails still adds up what was written, and the run then fails.
     assert score["Catch"][0]["Next"] == "Finish"
     assert definition["States"]["Incomplete"]["Type"] == "Fail"
+
+
+def test_new_objects_under_the_input_prefix_can_start_a_run_and_do_not_by_default(
+    sam: dict[str, Any],
+) -> None:
+    event = sam["Resources"]["BatchScoring"]["Properties"]["Events"]["NewInputObject"]
+    props = event["Properties"]
+    assert event["Type"] == "EventBridgeRule"
+    assert props["State"] == {"Fn::If": ["ScoreOnUpload", "ENABLED", "DISABLED"]}
+    assert sam["Parameters"]["BatchScoreOnUpload"]["Default"] == "false"
+    assert props["Pattern"]["detail"]["object"]["key"] == [{"prefix": {"Ref": "BatchInputPrefix"}}]
+    template = json.loads(
+        props["InputTransformer"]["InputTemplate"]["Fn::Sub"]
+        .replace("${BatchOutputPrefix}", "batch/output/")
+        .replace("<bucket>", "b")
+        .replace("<key>", "batch/input/day.csv")
+    )
+    assert template == {
+        "input": "s3://b/batch/input/day.csv",
+        "output": "s3://b/batch/output/batch/input/day.csv/",
+    }
+    cfn = sam_transform(packaged_template(), {"BatchScoreOnUpload": "true"})
+    (rule,) = [r for r in _of_type(cfn, "AWS::Events::Rule").values()]
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": "BatchScoring"}
