@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve.batch import (
@@ -29,6 +30,7 @@ from lambdaserve.batch import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -90,26 +92,39 @@ class MultipartWriter:
             )
 
 
-def lines(chunks: Iterable[bytes], first_row: int) -> Iterator[tuple[int, bytes | None]]:
-    """(row number, line without its newline) for each line; None for a line too long."""
-    buffer, row, too_long = bytearray(), first_row, False
+def blocks(
+    chunks: Iterable[bytes], first_row: int, size: int
+) -> Iterator[tuple[int, list[bytes | None]]]:
+    """Lines in blocks of at most `size`, each with the row number of its first line; a line
+    longer than MAX_LINE_BYTES is None and is never held whole. Lines are split in bulk."""
+    pending: list[bytes | None] = []
+    row, tail, skipping = first_row, b"", False  # skipping: inside a line already too long
     for chunk in chunks:
-        position = 0
-        while True:
-            newline = chunk.find(b"\n", position)
-            piece = chunk[position:] if newline < 0 else chunk[position:newline]
-            if not too_long:
-                buffer += piece
-                too_long = len(buffer) > MAX_LINE_BYTES
-                if too_long:
-                    buffer.clear()
-            if newline < 0:
-                break
-            yield row, None if too_long else bytes(buffer).rstrip(b"\r")
-            buffer.clear()
-            row, too_long, position = row + 1, False, newline + 1
-    if buffer or too_long:
-        yield row, None if too_long else bytes(buffer).rstrip(b"\r")
+        pieces = chunk.split(b"\n")
+        head = None if skipping else tail + pieces[0]
+        if len(pieces) == 1:  # no newline here: the same line goes on
+            skipping = head is None or len(head) > MAX_LINE_BYTES
+            tail = b"" if skipping else head or b""
+            continue
+        complete = [head, *pieces[1:-1]]
+        pending += [x if x is not None and len(x) <= MAX_LINE_BYTES else None for x in complete]
+        tail = pieces[-1]
+        skipping = len(tail) > MAX_LINE_BYTES
+        if skipping:
+            tail = b""
+        while len(pending) >= size:
+            yield row, _strip_cr(pending[:size])
+            row, pending = row + size, pending[size:]
+    if skipping or tail:
+        pending.append(None if skipping else tail)
+    if pending:
+        yield row, _strip_cr(pending)
+
+
+def _strip_cr(lines: list[bytes | None]) -> list[bytes | None]:
+    if any(x is not None and x.endswith(b"\r") for x in lines):
+        return [x.rstrip(b"\r") if x is not None else None for x in lines]
+    return lines
 
 
 def from_text(feature: Feature, text: str) -> Any:
@@ -139,6 +154,11 @@ class PartScorer:
             "version": str(predictor.manifest.version or ""),
         }
         self.with_probabilities = predictor.manifest.has_probabilities
+        model_fields = io.StringIO()
+        csv.writer(model_fields, lineterminator="").writerow(
+            [predictor.manifest.name, str(predictor.manifest.version or "")]
+        )
+        self._model_fields = model_fields.getvalue()
         self.header = part.header
         self.result = PartResult(part.index, f"s3://{part.bucket}/{part.key}", output=part.output)
         self._out_bucket = S3Uri.parse(job.output).bucket
@@ -195,27 +215,72 @@ class PartScorer:
         return iter(body.iter_chunks(1 << 20))
 
     def _score_all(self) -> None:
-        rows: list[tuple[int, str, Any]] = []  # (row number, line text, passthrough)
+        needs_header = self.part.format == "csv" and self.header is None  # a gzip CSV
+        first = 0 if needs_header else self.part.first_row
+        for start, lines in blocks(self._stream(), first, self.job.chunk_rows):
+            if needs_header:
+                self._read_header(lines[0])
+                start, lines, needs_header = start + 1, lines[1:], False
+            whole = [x for x in lines if x is not None]
+            if len(whole) == len(lines) and b"" not in whole and not any(map(bytes.isspace, whole)):
+                self.result.rows_in += len(whole)
+                if not self._fast_block(whole):
+                    self._exact_block([(start + i, x) for i, x in enumerate(lines)])
+                continue
+            # A block with blank or overlong lines: row by row (a blank line is no row).
+            numbered = [(start + i, x) for i, x in enumerate(lines) if x is None or x.strip()]
+            self.result.rows_in += len(numbered)
+            if numbered:
+                self._exact_block(numbered)
+
+    def _fast_block(self, lines: list[bytes]) -> bool:
+        """A CSV block whose every row is well formed and valid, scored column-wise without a
+        Python object per value; False leaves the block to the exact path, untouched."""
+        if self.part.format != "csv":
+            return False
+        try:
+            texts = b"\n".join(lines).decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            return False
+        header = self.header or []
+        if any('"' in t for t in texts):  # quoting: the csv module's job
+            try:
+                fields = list(csv.reader(texts))
+            except csv.Error:  # e.g. a field over the csv module's limit: the exact path says so
+                return False
+            if len(fields) != len(texts):
+                return False
+        else:
+            fields = [t.split(",") for t in texts]
+        width = len(header)
+        if any(len(f) != width for f in fields):
+            return False
+        transposed = list(zip(*fields, strict=True))
+        columns = {n: list(transposed[j]) for j, n in enumerate(header) if n in self.features}
+        matrix = self.predictor.parser.text_columns(columns, len(fields))
+        if matrix is None:
+            return False
+        labels, probabilities = self.predictor.predict_arrays(matrix)
+        if self.job.id_column:
+            keep: list[Any] = [[v] for v in transposed[header.index(self.job.id_column)]]
+        else:
+            keep = texts
+        self.result.rows_scored += len(fields)
+        self.output.write(self._encode(keep, labels, probabilities))
+        return True
+
+    def _exact_block(self, numbered: list[tuple[int, bytes | None]]) -> None:
+        """Row by row: what cannot be a row is rejected; the rest is validated by the request
+        parser's exact path, which rejects each invalid row with its field messages."""
+        rows: list[tuple[int, str, Any]] = []  # (row number, line text, what the output keeps)
         records: list[dict[str, Any]] = []
-        first = 0 if (self.part.format == "csv" and self.header is None) else self.part.first_row
-        for row, raw in lines(self._stream(), first):
-            if raw is not None and not raw.strip():
-                continue  # a blank line is no row
-            if row == 0:
-                self._read_header(raw)
-                continue
-            self.result.rows_in += 1
+        for row, raw in numbered:
             parsed = self._parse(row, raw)
-            if parsed is None:
-                continue
-            text, record, passthrough = parsed
-            rows.append((row, text, passthrough))
-            records.append(record)
-            if len(records) >= self.job.chunk_rows:
-                self._score_chunk(rows, records)
-                rows, records = [], []
+            if parsed is not None:
+                rows.append((row, parsed[0], parsed[2]))
+                records.append(parsed[1])
         if records:
-            self._score_chunk(rows, records)
+            self._score_rows(rows, records)
 
     def _read_header(self, raw: bytes | None) -> None:
         uri = f"s3://{self.part.bucket}/{self.part.key}"
@@ -244,7 +309,11 @@ class PartScorer:
 
     def _parse_csv(self, row: int, text: str) -> tuple[str, dict[str, Any], Any] | None:
         header = self.header or []
-        fields = next(csv.reader([text]), [])
+        try:
+            fields = next(csv.reader([text]), [])
+        except csv.Error as exc:
+            self._reject(row, text, [(None, f"not a CSV row: {exc}")])
+            return None
         if len(fields) != len(header):
             message = f"has {len(fields)} fields, the header has {len(header)}"
             self._reject(row, text, [(None, message)])
@@ -253,7 +322,7 @@ class PartScorer:
         record = {
             n: from_text(self.features[n], v) for n, v in values.items() if n in self.features
         }
-        keep = [values[self.job.id_column]] if self.job.id_column else fields
+        keep = [values[self.job.id_column]] if self.job.id_column else text
         return text, record, keep
 
     def _parse_json(self, row: int, text: str) -> tuple[str, dict[str, Any], Any] | None:
@@ -270,7 +339,7 @@ class PartScorer:
         keep = {self.job.id_column: value.get(self.job.id_column)} if self.job.id_column else value
         return text, record, keep
 
-    def _score_chunk(self, rows: list[tuple[int, str, Any]], records: list[dict[str, Any]]) -> None:
+    def _score_rows(self, rows: list[tuple[int, str, Any]], records: list[dict[str, Any]]) -> None:
         matrix, kept, errors = self.predictor.parser.partition(records)
         by_row: dict[int, list[tuple[str | None, str]]] = {}
         for error in errors:
@@ -279,29 +348,39 @@ class PartScorer:
             self._reject(rows[index][0], rows[index][1], problems)
         if not kept:
             return
-        answer = self.predictor.predict(matrix)
+        labels, probabilities = self.predictor.predict_arrays(matrix)
         self.result.rows_scored += len(kept)
-        passthrough = [rows[i][2] for i in kept]
-        self.output.write(self._encode(passthrough, answer))
+        self.output.write(self._encode([rows[i][2] for i in kept], labels, probabilities))
 
-    def _encode(self, passthrough: list[Any], answer: dict[str, Any]) -> bytes:
-        predictions = answer["predictions"]
-        probabilities = answer.get("probabilities")
-        out = io.StringIO()
+    def _encode(
+        self, keep: list[Any], labels: np.ndarray, probabilities: np.ndarray | None
+    ) -> bytes:
+        """Scored rows in the input's format. A CSV row keeps its input line as it was (or
+        the id field), then the prediction, the probabilities and the model."""
+        predictions = labels.tolist()
         if self.part.format == "jsonl":
-            for i, keep in enumerate(passthrough):
-                line = {**keep, "prediction": predictions[i]}
+            out = io.StringIO()
+            rows = probabilities.tolist() if probabilities is not None else []
+            for i, kept in enumerate(keep):
+                line = {**kept, "prediction": predictions[i]}
                 if probabilities is not None:
-                    line["probabilities"] = dict(zip(self.classes, probabilities[i], strict=True))
+                    line["probabilities"] = dict(zip(self.classes, rows[i], strict=True))
                 line |= {"model_name": self.model["name"], "model_version": self.model["version"]}
                 out.write(json.dumps(line) + "\n")
             return out.getvalue().encode()
-        writer = csv.writer(out, lineterminator="\n")
-        model = [self.model["name"], self.model["version"]]
-        for i, keep in enumerate(passthrough):
-            scores = probabilities[i] if probabilities is not None else []
-            writer.writerow([*keep, predictions[i], *scores, *model])
-        return out.getvalue().encode()
+        # Column-wise text, joined row-wise at C speed: str() of a float round-trips exactly.
+        columns: list[Any] = [list(map(str, predictions))]
+        if probabilities is not None:
+            columns += [list(map(str, column.tolist())) for column in probabilities.T]
+        if self.job.id_column:
+            out = io.StringIO()
+            suffix = [self.model["name"], self.model["version"]]
+            csv.writer(out, lineterminator="\n").writerows(
+                [*kept, *scores, *suffix] for kept, *scores in zip(keep, *columns, strict=True)
+            )
+            return out.getvalue().encode()
+        lines = map(",".join, zip(keep, *columns, repeat(self._model_fields), strict=False))
+        return ("\n".join(lines) + "\n").encode()
 
     def _reject(self, row: int, text: str, problems: list[tuple[str | None, str]]) -> None:
         self.result.rows_rejected += 1

@@ -212,6 +212,15 @@ class Predictor:
 
     def predict(self, matrix: np.ndarray) -> dict[str, Any]:
         """Predict a validated batch; classifiers also answer class probabilities."""
+        labels, probabilities = self.predict_arrays(matrix)
+        out: dict[str, Any] = {"predictions": labels.tolist()}
+        if probabilities is not None:
+            out["probabilities"] = probabilities.tolist()
+        out["model"] = {"name": self.manifest.name, "version": self.manifest.version}
+        return out
+
+    def predict_arrays(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The predictions and (classifiers) the probabilities as arrays, for batch scoring."""
         from sklearn import config_context
 
         # Our parser has already refused NaN/Infinity where the spec forbids them, so
@@ -219,19 +228,11 @@ class Predictor:
         with config_context(assume_finite=True, skip_parameter_validation=True):
             if self._labels_from_proba:
                 probabilities = self.estimator.predict_proba(matrix)
-                labels = self._argmax_labels(matrix, probabilities)
-                out: dict[str, Any] = {
-                    "predictions": labels.tolist(),
-                    "probabilities": probabilities.tolist(),
-                }
-            else:
-                out = {"predictions": self.estimator.predict(matrix).tolist()}
-                if self.manifest.task == "classification" and hasattr(
-                    self.estimator, "predict_proba"
-                ):
-                    out["probabilities"] = self.estimator.predict_proba(matrix).tolist()
-        out["model"] = {"name": self.manifest.name, "version": self.manifest.version}
-        return out
+                return self._argmax_labels(matrix, probabilities), probabilities
+            labels = np.asarray(self.estimator.predict(matrix))
+            if self.manifest.task == "classification" and hasattr(self.estimator, "predict_proba"):
+                return labels, np.asarray(self.estimator.predict_proba(matrix))
+            return labels, None
 
     def _argmax_labels(self, matrix: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         """predict() without running the model twice: for these estimators it is the class

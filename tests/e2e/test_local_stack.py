@@ -357,6 +357,38 @@ def test_a_batch_run_with_a_broken_part_exits_6_and_says_so(stack: Running) -> N
     assert (manifest["status"], manifest["missing_parts"]) == ("failed", [0])
 
 
+def test_a_batch_can_score_with_a_named_registry_model_verified_as_deploy_verifies(
+    stack: Running,
+) -> None:
+    from lambdaserve.sample import FEATURE_NAMES
+
+    s3, bucket = _s3(stack), stack.env["LAMBDASERVE_BATCH_BUCKET"]
+    lines = ",".join(FEATURE_NAMES) + "\n"
+    lines += "\n".join(
+        ",".join(str(r.get(n, "")) for n in FEATURE_NAMES) for r in BODY["instances"]
+    )
+    s3.put_object(Bucket=bucket, Key="batch/input/named/a.csv", Body=lines.encode())
+    scored = stack.cli(
+        "batch",
+        "score",
+        f"s3://{bucket}/batch/input/named/a.csv",
+        f"s3://{bucket}/batch/output/named/",
+        "--model",
+        "retail-propensity",
+        "--version",
+        "2",
+        "--wait",
+        "--json",
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert "verifying retail-propensity v2" in scored.stderr
+    (uri,) = json.loads(scored.stdout)["outputs"]
+    body = s3.get_object(Bucket=bucket, Key=uri.split("/", 3)[3])["Body"].read().decode()
+    assert {line.rsplit(",", 1)[1] for line in body.splitlines()[1:]} == {"2"}
+    live = stack.call("/predict", BODY)[2]["model"]["version"]
+    assert live == "1"  # live (and the batch alias) stay on the released model
+
+
 def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(
     stack: Running,
 ) -> None:

@@ -102,3 +102,48 @@ def test_an_int_a_float_cannot_hold_is_refused_by_both_paths() -> None:
         PARSER.exact([row])
     big_float = {**row, "count": 1, "score": 2.0**60}  # a float is what it is
     assert PARSER._valid_batch([big_float]) is not None
+
+
+# Batch scoring's CSV fast path (`text_columns`) against the exact path it stands in for:
+# each field read as a request's JSON value (`from_text`), then the exact per-value checks.
+TEXT = st.one_of(
+    st.sampled_from(["", "0", "3", "-5", "7.5", "1e3", "1e999", "-0", "nan", "NaN", "inf"]),
+    st.sampled_from(["-inf", "Infinity", " 4", "1_000", "0x10", "9007199254740993", "abc"]),
+    st.sampled_from(["true", "false", "True", "1", "free", "plus", "pro", "eu", "us", "mars"]),
+    st.integers(-10, 2000).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.text(max_size=3),
+)
+
+
+@st.composite
+def text_batch(draw: st.DrawFn) -> tuple[dict[str, list[str]], int]:
+    rows = draw(st.integers(1, 5))
+    names = draw(st.sets(st.sampled_from([f.name for f in FEATURES])))
+    return {n: draw(st.lists(TEXT, min_size=rows, max_size=rows)) for n in names}, rows
+
+
+@settings(max_examples=600, deadline=None)
+@given(text_batch())
+def test_the_csv_fast_path_accepts_only_what_the_exact_path_accepts_and_agrees(
+    batch: tuple[dict[str, list[str]], int],
+) -> None:
+    from lambdaserve.batch_part import from_text
+
+    columns, rows = batch
+    features = {f.name: f for f in FEATURES}
+    fast = PARSER.text_columns(columns, rows)
+    event("fast path accepted" if fast is not None else "fast path refused")
+    records = [
+        {n: from_text(features[n], col[i]) for n, col in columns.items()} for i in range(rows)
+    ]
+    try:
+        exact: np.ndarray | None = PARSER.exact(records)
+    except RequestError:
+        exact = None
+    if fast is None:
+        event("exact accepts what the fast path left to it" if exact is not None else "both refuse")
+        return
+    assert exact is not None, "the CSV fast path accepted text the exact path refuses"
+    for got, want in zip(fast.ravel(), exact.ravel(), strict=True):
+        assert _same(got, want), (got, want)
