@@ -11,12 +11,11 @@ overwrites, never duplicates. The S3 client is passed in.
 
 from __future__ import annotations
 
-import csv
 import json
-import zlib
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
+
+from lambdaserve.batch_io import GZIP_MAGIC, MAX_LINE_BYTES, BatchInputError, read_header
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -27,14 +26,8 @@ DEFAULT_PART_MB = 64
 DEFAULT_CHUNK_ROWS = 5_000
 # Items travel inline in the execution's state (256 KB): a part item is ~300 bytes.
 MAX_PARTS = 500
-MAX_LINE_BYTES = 1 << 20  # a longer line is refused as a row, never held in memory
-GZIP_MAGIC = b"\x1f\x8b"
 MANIFEST = "_manifest.json"
 PLAN = "_plan.json"
-
-
-class BatchInputError(ValueError):
-    """An input or output the run cannot use; raised before anything is written."""
 
 
 @dataclass(frozen=True)
@@ -213,26 +206,6 @@ def _read(s3: S3Client, bucket: str, key: str, start: int, end: int) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"].read()
 
 
-def read_header(uri: str, first: bytes, size: int) -> tuple[list[str], int]:
-    """A CSV's column names and the byte where its data starts."""
-    newline = first.find(b"\n")
-    if newline < 0 and size > len(first):
-        raise BatchInputError(f"{uri}: the header line is longer than {MAX_LINE_BYTES} bytes")
-    line = first if newline < 0 else first[:newline]
-    try:
-        text = line.decode("utf-8-sig").rstrip("\r")
-    except UnicodeDecodeError:
-        raise BatchInputError(f"{uri}: the header is not UTF-8") from None
-    if not text.strip():
-        raise BatchInputError(f"{uri} is empty or has no header line: a CSV input needs one")
-    names = next(csv.reader([text]))
-    if any(not n.strip() for n in names):
-        raise BatchInputError(f"{uri}: the header has an empty column name")
-    if len(set(names)) != len(names):
-        raise BatchInputError(f"{uri}: the header repeats a column name")
-    return names, (size if newline < 0 else newline + 1)
-
-
 def plan(s3: S3Client, job: Job, features: list[str], required: list[str]) -> list[Part]:
     """The run's parts, numbered; checks every CSV header against the model's features."""
     source, target = S3Uri.parse(job.input), S3Uri.parse(job.output)
@@ -309,17 +282,3 @@ def finish(s3: S3Client, job: Job, outcome: dict[str, Any] | None = None) -> dic
         Body=json.dumps(manifest, indent=1).encode(),
     )
     return manifest
-
-
-def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Decompress a stream of gzip bytes (several members too); a truncated one raises."""
-    inflater = zlib.decompressobj(wbits=31)
-    for chunk in chunks:
-        while chunk:
-            yield inflater.decompress(chunk)
-            chunk = inflater.unused_data
-            if inflater.eof:
-                inflater = zlib.decompressobj(wbits=31) if chunk else inflater
-    if not inflater.eof:
-        raise BatchInputError("the gzip stream is truncated")
-    yield inflater.flush()

@@ -2,7 +2,7 @@
 predict them in chunks, and write the scored rows, the rejects and the part record.
 
 Memory is bounded by the chunk size, never the part size: the part is streamed from S3, a line
-longer than MAX_LINE_BYTES is refused as a row without being held, and outputs go up as a
+longer than batch_io.MAX_LINE_BYTES is refused as a row without being held, and outputs go up as a
 multipart upload in 8 MB pieces. Validation is the predict API's own (`RequestParser.partition`):
 a reject carries the same per-field messages `/predict` answers with.
 """
@@ -12,19 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from lambdaserve.batch import (
-    MAX_LINE_BYTES,
+from lambdaserve import batch_io
+from lambdaserve.batch import Job, Part, PartResult, S3Uri, check_header
+from lambdaserve.batch_io import (
     BatchInputError,
-    Job,
-    Part,
-    PartResult,
-    S3Uri,
-    check_header,
+    MultipartWriter,
+    blocks,
+    from_text,
     gunzip,
     read_header,
 )
@@ -32,114 +30,10 @@ from lambdaserve.batch import (
 if TYPE_CHECKING:
     import numpy as np
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-    from lambdaserve.manifest import Feature
     from lambdaserve.serving import Predictor
 
-UPLOAD_PIECE = 8 << 20  # S3 multipart pieces must be at least 5 MB (but the last)
 REJECT_INPUT_CHARS = 1024
-_INTEGER = re.compile(r"[+-]?\d+")
-
-
-class MultipartWriter:
-    """An S3 object written in pieces; nothing appears under the key unless `close` is reached
-    (a failed part leaves no half-written output behind)."""
-
-    def __init__(self, s3: S3Client, bucket: str, key: str) -> None:
-        self.s3, self.bucket, self.key = s3, bucket, key
-        self.buffer = bytearray()
-        self.upload_id: str | None = None
-        self.pieces: list[CompletedPartTypeDef] = []
-
-    def write(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) >= UPLOAD_PIECE:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.upload_id is None:
-            created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
-            self.upload_id = created["UploadId"]
-        number = len(self.pieces) + 1
-        answer = self.s3.upload_part(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            Body=bytes(self.buffer),
-        )
-        self.pieces.append({"PartNumber": number, "ETag": answer["ETag"]})
-        self.buffer.clear()
-
-    def close(self) -> None:
-        if self.upload_id is None:
-            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
-            return
-        if self.buffer:
-            self._flush()
-        self.s3.complete_multipart_upload(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.pieces},
-        )
-
-    def abort(self) -> None:
-        if self.upload_id is not None:
-            self.s3.abort_multipart_upload(
-                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
-            )
-
-
-def blocks(
-    chunks: Iterable[bytes], first_row: int, size: int
-) -> Iterator[tuple[int, list[bytes | None]]]:
-    """Lines in blocks of at most `size`, each with the row number of its first line; a line
-    longer than MAX_LINE_BYTES is None and is never held whole. Lines are split in bulk."""
-    pending: list[bytes | None] = []
-    row, tail, skipping = first_row, b"", False  # skipping: inside a line already too long
-    for chunk in chunks:
-        pieces = chunk.split(b"\n")
-        head = None if skipping else tail + pieces[0]
-        if len(pieces) == 1:  # no newline here: the same line goes on
-            skipping = head is None or len(head) > MAX_LINE_BYTES
-            tail = b"" if skipping else head or b""
-            continue
-        complete = [head, *pieces[1:-1]]
-        pending += [x if x is not None and len(x) <= MAX_LINE_BYTES else None for x in complete]
-        tail = pieces[-1]
-        skipping = len(tail) > MAX_LINE_BYTES
-        if skipping:
-            tail = b""
-        while len(pending) >= size:
-            yield row, _strip_cr(pending[:size])
-            row, pending = row + size, pending[size:]
-    if skipping or tail:
-        pending.append(None if skipping else tail)
-    if pending:
-        yield row, _strip_cr(pending)
-
-
-def _strip_cr(lines: list[bytes | None]) -> list[bytes | None]:
-    if any(x is not None and x.endswith(b"\r") for x in lines):
-        return [x.rstrip(b"\r") if x is not None else None for x in lines]
-    return lines
-
-
-def from_text(feature: Feature, text: str) -> Any:
-    """A CSV field as the JSON value a request would carry (empty = missing); text that is
-    no such value stays text, so the request's own check names the problem."""
-    if text == "":
-        return None
-    if feature.type in ("number", "integer"):
-        try:
-            return int(text) if _INTEGER.fullmatch(text) else float(text)
-        except ValueError:
-            return text
-    if feature.type == "boolean":
-        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
-    return text
 
 
 class PartScorer:
@@ -285,7 +179,9 @@ class PartScorer:
     def _read_header(self, raw: bytes | None) -> None:
         uri = f"s3://{self.part.bucket}/{self.part.key}"
         if raw is None:
-            raise BatchInputError(f"{uri}: the header line is longer than {MAX_LINE_BYTES} bytes")
+            raise BatchInputError(
+                f"{uri}: the header line is longer than {batch_io.MAX_LINE_BYTES} bytes"
+            )
         self.header, _ = read_header(uri, raw + b"\n", len(raw) + 1)
         required = [f.name for f in self.features.values() if f.required]
         check_header(uri, self.header, list(self.features), required, self.job.id_column)
@@ -295,7 +191,9 @@ class PartScorer:
         """The row's text, its feature values and what is copied to the output; None (and a
         reject) if the line is no row at all."""
         if raw is None:
-            self._reject(row, "", [(None, f"the line is longer than {MAX_LINE_BYTES} bytes")])
+            self._reject(
+                row, "", [(None, f"the line is longer than {batch_io.MAX_LINE_BYTES} bytes")]
+            )
             return None
         try:
             text = raw.decode("utf-8")

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from lambdaserve.batch import BatchInputError, Job, Part, finish, plan, write_plan
+from lambdaserve.batch import Job, Part, finish, plan, write_plan
+from lambdaserve.batch_io import BatchInputError
 from lambdaserve.batch_part import score_part
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from lambdaserve.batch import BatchInputError, Job
+from lambdaserve.batch import Job
+from lambdaserve.batch_io import BatchInputError
 from lambdaserve.batch_runs import BatchRunFailedError, BatchRuns
 from lambdaserve.cli_context import Refused, emit, insecure_option, json_option, run, services_of
 from lambdaserve.gate import TrustGate

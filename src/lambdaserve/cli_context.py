@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from botocore.exceptions import ClientError
 
-from lambdaserve.batch import BatchInputError
+from lambdaserve.batch_io import BatchInputError
 from lambdaserve.batch_runs import BatchRunFailedError
 from lambdaserve.deploy import Deployer
 from lambdaserve.errors import (

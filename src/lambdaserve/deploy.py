@@ -27,10 +27,10 @@ from lambdaserve.trust import (
     Verification,
 )
 from lambdaserve.versions import (
-    FOLLOWER_ENV,
     Follower,
     VersionPublisher,
     describe_versions,
+    followers_named_by,
     function_env,
     validate_golden,
 )
@@ -77,7 +77,6 @@ class Deployer:
         # Functions that serve the model `live` serves alone (the batch function): given, or
         # named by the function itself (BATCH_FUNCTION, set by template.yaml).
         self.follower_names = followers
-        self._publisher_args = (progress, sleep, clock, wait_seconds)
         self.history = History(registry.bucket, registry.s3, function)
         self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
 
@@ -267,11 +266,8 @@ class Deployer:
 
     def followers(self, served: dict[str, Any]) -> list[Follower]:
         """Who follows: the names given, else the one the serving version names."""
-        names = self.follower_names or tuple(filter(None, [function_env(served).get(FOLLOWER_ENV)]))
-        return [
-            Follower(VersionPublisher(self.lam, self.registry, name, *self._publisher_args))
-            for name in names
-        ]
+        names = self.follower_names or followers_named_by(served)
+        return [Follower(self.publisher.of(name)) for name in names]
 
     def _config(self, version: str | None) -> dict[str, Any]:
         """A version's configuration (None: the unpublished $LATEST)."""

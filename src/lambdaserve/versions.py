@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve.errors import FunctionUpdateError, InvalidRequestError, ValidationFailedError
@@ -122,6 +122,10 @@ class VersionPublisher:
         self.progress(f"published {self.function} version {published['Version']}")
         return published["Version"]
 
+    def of(self, function: str) -> VersionPublisher:
+        """The same publisher, for another function."""
+        return replace(self, function=function)
+
     def wait_updated(self) -> None:
         """Until Lambda has applied the last configuration update (it does so asynchronously)."""
         deadline = self.clock() + self.wait_seconds
@@ -145,6 +149,11 @@ class VersionPublisher:
 MODEL_PINS = tuple(ExpectedModel().env())
 # The predict function names the function that follows its model (template.yaml).
 FOLLOWER_ENV = "BATCH_FUNCTION"
+
+
+def followers_named_by(served: dict[str, Any]) -> tuple[str, ...]:
+    """The function a version's configuration names as its follower, if any."""
+    return tuple(filter(None, [function_env(served).get(FOLLOWER_ENV)]))
 
 
 @dataclass

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdaserve import batch_part
-from lambdaserve.batch import BatchInputError, Job, finish, plan, write_plan
+from lambdaserve import batch_io
+from lambdaserve.batch import Job, finish, plan, write_plan
+from lambdaserve.batch_io import BatchInputError
 from lambdaserve.batch_part import score_part
 from lambdaserve.sample import FEATURE_NAMES, generate
 from lambdaserve.serving import Predictor
@@ -253,7 +254,7 @@ def test_header_only_and_empty_jsonl_complete_with_zero_rows(s3: Any, predictor:
 def test_bad_bytes_long_lines_and_ragged_rows_are_rejects_with_their_rows(
     s3: Any, predictor: Predictor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch_part, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(batch_io, "MAX_LINE_BYTES", 200)
     body = customers_csv(20).split(b"\n")
     body[3] = b"c3,3,1,20.5,2,1,,mobile,\xff\xfe"  # row 3: not UTF-8
     body[5] = b"c5," + b"9" * 5_000  # row 5: longer than the limit (and than a part)

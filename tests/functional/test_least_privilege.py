@@ -113,7 +113,8 @@ def test_batch_function_grants_exactly_the_s3_calls_a_run_makes(
     from moto import mock_aws
 
     from lambdaserve import batch_part
-    from lambdaserve.batch import BatchInputError, Job, finish, plan, write_plan
+    from lambdaserve.batch import Job, finish, plan, write_plan
+    from lambdaserve.batch_io import BatchInputError
     from lambdaserve.batch_part import score_part
     from lambdaserve.sample import FEATURE_NAMES, generate
     from lambdaserve.serving import Predictor

@@ -27,6 +27,17 @@ def enable_state_machine_execution(moto_url: str, invoke_port: int) -> None:
         pass
 
 
+def create_state_machine(
+    sfn: Any, name: str, definition: str, role: str, moto_url: str, invoke_port: int
+) -> str:
+    """The state machine in moto, executed by moto with its Lambda tasks sent to Invoke."""
+    enable_state_machine_execution(moto_url, invoke_port)
+    created = sfn.create_state_machine(
+        name=name, definition=definition, roleArn=role, type="STANDARD"
+    )
+    return str(created["stateMachineArn"])
+
+
 def state_machine_definition(
     build_dir: Path, template: dict[str, Any], parameters: dict[str, str], function_alias: str
 ) -> str:

@@ -98,3 +98,13 @@ class _EndpointHandler(QuietHandler):
             upstream.close()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _dispatch
+
+
+def function_and_qualifier(name: str, qualifier: str | None) -> tuple[str, str | None]:
+    """A function name, partial or full ARN (with its own qualifier, maybe) as Invoke takes it."""
+    parts = name.split(":")
+    if len(parts) >= 7:  # arn:aws:lambda:region:account:function:name[:qualifier]
+        return parts[6], parts[7] if len(parts) > 7 else qualifier
+    if len(parts) == 2:  # name:qualifier
+        return parts[0], parts[1]
+    return name, qualifier

@@ -9,14 +9,12 @@ and API Gateway for the template's routes.
 from __future__ import annotations
 
 import io
-import json
-import random
 import secrets
 import string
 import threading
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +24,13 @@ from lambdaserve.deploy import Deployer
 from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
-from lambdaserve.local.batch import enable_state_machine_execution, state_machine_definition
+from lambdaserve.local.batch import create_state_machine, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint
-from lambdaserve.local.gateway import Gateway, Route, pick_version
+from lambdaserve.local.functions import LocalFunctions
+from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.template import TemplateResolver, load_template
-from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
-from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
@@ -83,14 +80,23 @@ class LocalCloud:
         self.log = log
         self.built = BuiltFunction.from_build(settings.build_dir, settings.function_id)
         self.batch = BuiltFunction.from_build(settings.build_dir, "BatchFunction")
-        self.code_dirs = {FUNCTION: self.built.code_dir, BATCH_FUNCTION: self.batch.code_dir}
         self.state_machine_arn = ""
         self.template = load_template(Path(settings.build_dir) / "template.yaml")
-        self.endpoint = AwsEndpoint(settings.aws_port, self._invoke)
-        self.pool = WorkerPool(self._configure, settings.state_dir, log)
         self.layers = LayerFolders(settings.state_dir / "layers", lambda: self.registry)
-        self._referenced: set[str] = set()
-        self._lock = threading.Lock()
+        self.functions = LocalFunctions(
+            {FUNCTION: self.built.code_dir, BATCH_FUNCTION: self.batch.code_dir},
+            lambda: self.client("lambda", direct=True),
+            self.layers,
+            lambda: {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{settings.aws_port}",
+                "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            },
+            settings.state_dir,
+            log,
+        )
+        self.pool = self.functions.pool
+        self.endpoint = AwsEndpoint(settings.aws_port, self.functions.invoke)
         self._clients: dict[tuple[str, bool], Any] = {}
         self._clients_lock = threading.Lock()
         self.gateway: Gateway | None = None
@@ -156,8 +162,8 @@ class LocalCloud:
         self.gateway = Gateway(
             self.settings.port,
             routes,
-            self._alias,
-            self._dispatch,
+            lambda: self.functions.alias(FUNCTION),
+            lambda version, event: self.functions.dispatch(FUNCTION, version, event),
             stage=self.parameters.get("StageName", "v1"),
             seed=self.settings.seed,
             # AWS_IAM: requests signed with this stack's own credentials (printed by `up`).
@@ -262,16 +268,19 @@ class LocalCloud:
         names where the executor sends its calls), so they run in the same workers."""
         self._publish(BATCH_FUNCTION, self.batch)
         self.client("s3", direct=True).create_bucket(Bucket=BATCH_BUCKET)
-        enable_state_machine_execution(self.endpoint.moto_url, self.endpoint.port)
         alias = self.client("lambda", direct=True).get_alias(
             FunctionName=BATCH_FUNCTION, Name="live"
         )["AliasArn"]
-        definition = state_machine_definition(
-            self.settings.build_dir, self.template, self.parameters, alias
+        self.state_machine_arn = create_state_machine(
+            self.client("stepfunctions", direct=True),
+            STATE_MACHINE,
+            state_machine_definition(
+                self.settings.build_dir, self.template, self.parameters, alias
+            ),
+            self._role,
+            self.endpoint.moto_url,
+            self.endpoint.port,
         )
-        self.state_machine_arn = self.client("stepfunctions", direct=True).create_state_machine(
-            name=STATE_MACHINE, definition=definition, roleArn=self._role, type="STANDARD"
-        )["stateMachineArn"]
 
     def _routes(self) -> list[Route]:
         props = self.template["Resources"][self.settings.function_id]["Properties"]
@@ -280,81 +289,3 @@ class LocalCloud:
             for e in props.get("Events", {}).values()
             if e.get("Type") == "Api"
         ]
-
-    # -- versions and containers -------------------------------------------------------
-    def _configure(self, function: str, version: str) -> VersionConfig:
-        config = self.client("lambda", direct=True).get_function_configuration(
-            FunctionName=function, Qualifier=version
-        )
-        found = self.layers.version_config(
-            function, version, dict(config), self.code_dirs[function]
-        )
-        # As Lambda gives every function its role's credentials: here, this endpoint's.
-        aws = {
-            "AWS_ENDPOINT_URL": self.endpoint.url,
-            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-        }
-        return replace(found, environment={**found.environment, **aws})
-
-    def _read_alias(self, name: str) -> tuple[str, dict[str, float]]:
-        """An alias's primary version and canary weights, as moto stores them."""
-        alias = self.client("lambda", direct=True).get_alias(FunctionName=FUNCTION, Name=name)
-        state = AliasState.from_alias(dict(alias))
-        return state.version, state.weights
-
-    def _alias(self) -> tuple[str, dict[str, float]]:
-        primary, weights = self._read_alias("live")
-        now = {primary, *weights}
-        with self._lock:
-            gone = self._referenced - now
-            self._referenced |= now
-            self._referenced -= gone
-        if gone:
-            self.pool.retire(FUNCTION, keep=now)
-        return primary, weights
-
-    def _dispatch(self, version: str, event: dict[str, Any]) -> tuple[Reply, str]:
-        worker = self.pool.get(FUNCTION, version)
-        reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
-        return reply, worker.config.environment.get("MODEL_VERSION", "")
-
-    def _invoke(
-        self, name: str, qualifier: str | None, payload: bytes
-    ) -> tuple[bytes, str | None, str]:
-        function, qualifier = _function_and_qualifier(name, qualifier)
-        if function not in self.code_dirs:
-            raise LookupError(f"Function not found: {name}")
-        if qualifier is None or qualifier == "$LATEST":
-            version = "$LATEST"
-        elif qualifier.isdigit():
-            version = qualifier
-        else:
-            state = AliasState.from_alias(
-                dict(
-                    self.client("lambda", direct=True).get_alias(
-                        FunctionName=function, Name=qualifier
-                    )
-                )
-            )
-            # Traffic split, not a secret (bandit B311).
-            draw = random.random()  # nosec B311
-            version = pick_version(state.version, state.weights, draw)
-        try:
-            reply = self.pool.get(function, version).invoke(json.loads(payload or b"{}"))
-        except WorkerCrashedError as exc:
-            error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}
-            return json.dumps(error).encode(), "Unhandled", version
-        if reply.error:
-            return json.dumps(reply.error).encode(), "Unhandled", version
-        return json.dumps(reply.response).encode(), None, version
-
-
-def _function_and_qualifier(name: str, qualifier: str | None) -> tuple[str, str | None]:
-    """A function name, partial or full ARN (with its own qualifier, maybe) as Invoke takes it."""
-    parts = name.split(":")
-    if len(parts) >= 7:  # arn:aws:lambda:region:account:function:name[:qualifier]
-        return parts[6], parts[7] if len(parts) > 7 else qualifier
-    if len(parts) == 2:  # name:qualifier
-        return parts[0], parts[1]
-    return name, qualifier

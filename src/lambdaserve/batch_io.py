@@ -1,0 +1,160 @@
+"""Bytes in and out of S3 for batch scoring: a multipart writer that leaves nothing behind
+when it fails, lines in blocks (split in bulk, overlong ones never held), gzip streams, and a
+CSV header read and checked. No knowledge of models or parts."""
+
+from __future__ import annotations
+
+import csv
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+    from lambdaserve.manifest import Feature
+
+MAX_LINE_BYTES = 1 << 20  # a longer line is refused as a row, never held in memory
+GZIP_MAGIC = b"\x1f\x8b"
+_INTEGER = re.compile(r"[+-]?\d+")
+UPLOAD_PIECE = 8 << 20  # S3 multipart pieces must be at least 5 MB (but the last)
+
+
+class BatchInputError(ValueError):
+    """An input or output the run cannot use; raised before anything is written."""
+
+
+class MultipartWriter:
+    """An S3 object written in pieces; nothing appears under the key unless `close` is reached
+    (a failed part leaves no half-written output behind)."""
+
+    def __init__(self, s3: S3Client, bucket: str, key: str) -> None:
+        self.s3, self.bucket, self.key = s3, bucket, key
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.pieces: list[CompletedPartTypeDef] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) >= UPLOAD_PIECE:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.upload_id is None:
+            created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            self.upload_id = created["UploadId"]
+        number = len(self.pieces) + 1
+        answer = self.s3.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=bytes(self.buffer),
+        )
+        self.pieces.append({"PartNumber": number, "ETag": answer["ETag"]})
+        self.buffer.clear()
+
+    def close(self) -> None:
+        if self.upload_id is None:
+            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            return
+        if self.buffer:
+            self._flush()
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.pieces},
+        )
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+
+
+def blocks(
+    chunks: Iterable[bytes], first_row: int, size: int
+) -> Iterator[tuple[int, list[bytes | None]]]:
+    """Lines in blocks of at most `size`, each with the row number of its first line; a line
+    longer than MAX_LINE_BYTES is None and is never held whole. Lines are split in bulk."""
+    pending: list[bytes | None] = []
+    row, tail, skipping = first_row, b"", False  # skipping: inside a line already too long
+    for chunk in chunks:
+        pieces = chunk.split(b"\n")
+        head = None if skipping else tail + pieces[0]
+        if len(pieces) == 1:  # no newline here: the same line goes on
+            skipping = head is None or len(head) > MAX_LINE_BYTES
+            tail = b"" if skipping else head or b""
+            continue
+        complete = [head, *pieces[1:-1]]
+        pending += [x if x is not None and len(x) <= MAX_LINE_BYTES else None for x in complete]
+        tail = pieces[-1]
+        skipping = len(tail) > MAX_LINE_BYTES
+        if skipping:
+            tail = b""
+        while len(pending) >= size:
+            yield row, _strip_cr(pending[:size])
+            row, pending = row + size, pending[size:]
+    if skipping or tail:
+        pending.append(None if skipping else tail)
+    if pending:
+        yield row, _strip_cr(pending)
+
+
+def _strip_cr(lines: list[bytes | None]) -> list[bytes | None]:
+    if any(x is not None and x.endswith(b"\r") for x in lines):
+        return [x.rstrip(b"\r") if x is not None else None for x in lines]
+    return lines
+
+
+def read_header(uri: str, first: bytes, size: int) -> tuple[list[str], int]:
+    """A CSV's column names and the byte where its data starts."""
+    newline = first.find(b"\n")
+    if newline < 0 and size > len(first):
+        raise BatchInputError(f"{uri}: the header line is longer than {MAX_LINE_BYTES} bytes")
+    line = first if newline < 0 else first[:newline]
+    try:
+        text = line.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
+        raise BatchInputError(f"{uri}: the header is not UTF-8") from None
+    if not text.strip():
+        raise BatchInputError(f"{uri} is empty or has no header line: a CSV input needs one")
+    names = next(csv.reader([text]))
+    if any(not n.strip() for n in names):
+        raise BatchInputError(f"{uri}: the header has an empty column name")
+    if len(set(names)) != len(names):
+        raise BatchInputError(f"{uri}: the header repeats a column name")
+    return names, (size if newline < 0 else newline + 1)
+
+
+def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Decompress a stream of gzip bytes (several members too); a truncated one raises."""
+    inflater = zlib.decompressobj(wbits=31)
+    for chunk in chunks:
+        while chunk:
+            yield inflater.decompress(chunk)
+            chunk = inflater.unused_data
+            if inflater.eof:
+                inflater = zlib.decompressobj(wbits=31) if chunk else inflater
+    if not inflater.eof:
+        raise BatchInputError("the gzip stream is truncated")
+    yield inflater.flush()
+
+
+def from_text(feature: Feature, text: str) -> Any:
+    """A CSV field as the JSON value a request would carry (empty = missing); text that is
+    no such value stays text, so the request's own check names the problem."""
+    if text == "":
+        return None
+    if feature.type in ("number", "integer"):
+        try:
+            return int(text) if _INTEGER.fullmatch(text) else float(text)
+        except ValueError:
+            return text
+    if feature.type == "boolean":
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
+    return text

@@ -1,0 +1,91 @@
+"""The local stack's functions: which container serves a version (configured from the
+version as moto stores it), the alias's pick for the gateway, and Lambda Invoke for the
+endpoint — every caller (gateway, CLI, Step Functions) reaches the same workers."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from lambdaserve.local.endpoint import function_and_qualifier
+from lambdaserve.local.gateway import pick_version
+from lambdaserve.local.layers import LayerFolders
+from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
+from lambdaserve.records import AliasState
+
+
+class LocalFunctions:
+    """Function name -> its built code; versions -> containers."""
+
+    def __init__(
+        self,
+        code_dirs: dict[str, Path],
+        lambda_client: Callable[[], Any],
+        layers: LayerFolders,
+        credentials: Callable[[], dict[str, str]],
+        state_dir: Path,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.code_dirs, self.lam, self.layers = code_dirs, lambda_client, layers
+        self.credentials = credentials
+        self.pool = WorkerPool(self._configure, state_dir, log)
+        self._referenced: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def _configure(self, function: str, version: str) -> VersionConfig:
+        config = self.lam().get_function_configuration(FunctionName=function, Qualifier=version)
+        found = self.layers.version_config(
+            function, version, dict(config), self.code_dirs[function]
+        )
+        # As Lambda gives every function its role's credentials: here, the local endpoint's.
+        return replace(found, environment={**found.environment, **self.credentials()})
+
+    def read_alias(self, function: str, name: str = "live") -> AliasState:
+        """An alias's primary version and canary weights, as moto stores them."""
+        return AliasState.from_alias(dict(self.lam().get_alias(FunctionName=function, Name=name)))
+
+    def alias(self, function: str) -> tuple[str, dict[str, float]]:
+        """`live` for the gateway; containers of versions it no longer routes to retire."""
+        state = self.read_alias(function)
+        now = {(function, v) for v in (state.version, *state.weights)}
+        with self._lock:
+            gone = {k for k in self._referenced if k[0] == function} - now
+            self._referenced = (self._referenced - gone) | now
+        if gone:
+            self.pool.retire(function, keep={v for _, v in now})
+        return state.version, state.weights
+
+    def dispatch(self, function: str, version: str, event: dict[str, Any]) -> tuple[Reply, str]:
+        """One API request on a version's container; with the model version it serves."""
+        worker = self.pool.get(function, version)
+        reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
+        return reply, worker.config.environment.get("MODEL_VERSION", "")
+
+    def invoke(
+        self, name: str, qualifier: str | None, payload: bytes
+    ) -> tuple[bytes, str | None, str]:
+        """Lambda Invoke: (payload, function error or None, executed version)."""
+        function, qualifier = function_and_qualifier(name, qualifier)
+        if function not in self.code_dirs:
+            raise LookupError(f"Function not found: {name}")
+        if qualifier is None or qualifier == "$LATEST":
+            version = "$LATEST"
+        elif qualifier.isdigit():
+            version = qualifier
+        else:
+            state = self.read_alias(function, qualifier)
+            # Traffic split, not a secret (bandit B311).
+            version = pick_version(state.version, state.weights, random.random())  # nosec B311
+        try:
+            reply = self.pool.get(function, version).invoke(json.loads(payload or b"{}"))
+        except WorkerCrashedError as exc:
+            error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}
+            return json.dumps(error).encode(), "Unhandled", version
+        if reply.error:
+            return json.dumps(reply.error).encode(), "Unhandled", version
+        return json.dumps(reply.response).encode(), None, version
