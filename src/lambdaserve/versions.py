@@ -166,23 +166,35 @@ class Follower:
     alias: str = "live"
 
     def follow(self, served: dict[str, Any]) -> str | None:
-        """Match `served` (the configuration of the leader's version); the new version, or
-        None if the alias already pins that model."""
+        """Match `served` (the configuration of the leader's version): its alias moves to a
+        version that pins the same model, published only if none does yet (so a rollback
+        reuses the old one). The version moved to, or None if it already pins that model."""
         lam, function = self.publisher.lam, self.publisher.function
         wanted = self._pins(served)
-        if (
-            self._pins(
-                dict(lam.get_function_configuration(FunctionName=function, Qualifier=self.alias))
-            )
-            == wanted
-        ):
+        current = dict(lam.get_function_configuration(FunctionName=function, Qualifier=self.alias))
+        if self._pins(current) == wanted:
             return None
-        latest = dict(lam.get_function_configuration(FunctionName=function))
-        layer, env = wanted
-        version = self.publisher.pin(layer, dict(env), latest, str(served.get("Description", "")))
+        version = self._existing(wanted)
+        if version is None:
+            latest = dict(lam.get_function_configuration(FunctionName=function))
+            layer, env = wanted
+            description = str(served.get("Description", ""))
+            version = self.publisher.pin(layer, dict(env), latest, description)
         lam.update_alias(FunctionName=function, Name=self.alias, FunctionVersion=version)
         self.publisher.progress(f"{function}:{self.alias} follows: version {version}")
         return version
+
+    def _existing(self, wanted: tuple[str | None, tuple[tuple[str, str], ...]]) -> str | None:
+        """The newest published version that already pins this model, if any."""
+        lam, function = self.publisher.lam, self.publisher.function
+        found: list[int] = []
+        for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=function):
+            found += [
+                int(v["Version"])
+                for v in page["Versions"]
+                if v["Version"].isdigit() and self._pins(dict(v)) == wanted
+            ]
+        return str(max(found)) if found else None
 
     def _pins(self, config: dict[str, Any]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
         layers = [layer["Arn"] for layer in config.get("Layers", [])]

@@ -112,32 +112,38 @@ def test_batch_function_grants_exactly_the_s3_calls_a_run_makes(
     import boto3
     from moto import mock_aws
 
-    from lambdaserve import batch_part
+    from lambdaserve import batch_io
     from lambdaserve.batch import Job, finish, plan, write_plan
     from lambdaserve.batch_io import BatchInputError
     from lambdaserve.batch_part import score_part
     from lambdaserve.sample import FEATURE_NAMES, generate
     from lambdaserve.serving import Predictor
 
-    monkeypatch.setattr(batch_part, "UPLOAD_PIECE", 5 << 20)  # S3's smallest piece
+    monkeypatch.setattr(batch_io, "UPLOAD_PIECE", 64 << 10)  # small outputs go up in pieces
     predictor = Predictor.load(sample_bundle)
     calls: set[str] = set()
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="data")
-        records, _ = generate(80_000, seed=5)  # over 5 MB of output: a multipart upload
+        records, _ = generate(5_000, seed=5)
         lines = [",".join(FEATURE_NAMES)] + [
             ",".join("" if r[n] is None else str(r[n]) for n in FEATURE_NAMES) for r in records
         ]
-        s3.put_object(Bucket="data", Key="batch/input/a.csv", Body="\n".join(lines).encode())
-        whole = gzip.compress("\n".join(lines).encode())  # cut short after 5 MB of output
+        # a.csv: one small output (PutObject); b.csv.gz: cut short after more than one piece
+        # of output, so its multipart upload is aborted.
+        s3.put_object(Bucket="data", Key="batch/input/a.csv", Body="\n".join(lines[:400]).encode())
+        whole = gzip.compress("\n".join(lines).encode())
         s3.put_object(Bucket="data", Key="batch/input/b.csv.gz", Body=whole[: len(whole) * 9 // 10])
         s3.meta.events.register(
             "provide-client-params.s3.*",
             lambda model, **_: calls.add(S3_ACTION.get(model.name, f"s3:{model.name}")),
         )
         job = Job.from_dict(
-            {"input": "s3://data/batch/input/", "output": "s3://data/batch/output/"}
+            {
+                "input": "s3://data/batch/input/",
+                "output": "s3://data/batch/output/",
+                "chunk_rows": 500,
+            }
         )
         parts = plan(s3, job, FEATURE_NAMES, [])
         write_plan(s3, job, parts)
