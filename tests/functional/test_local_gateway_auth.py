@@ -160,3 +160,36 @@ def test_iam_mode_accepts_a_botocore_signed_post(iam: tuple[Gateway, Served]) ->
     assert call(f"{gateway.url}/predict", dict(request.headers.items()), body) == (200, {})
     assert call(f"{gateway.url}/predict", dict(request.headers.items()), body + b" ")[0] == 403
     assert len(served.events) == 1
+
+
+def test_the_python_client_signs_its_requests_in_aws_iam_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lambdaserve.client import Client, PredictionError
+
+    def answer(version: str, event: dict[str, Any]) -> tuple[Reply, str]:
+        rows = json.loads(event["body"])["instances"]
+        body = {"predictions": [r["x"] for r in rows], "model": {"name": "m", "version": "1"}}
+        return Reply({"statusCode": 200, "body": json.dumps(body)}, None, 0.0), "1"
+
+    gateway = Gateway(
+        free_port(),
+        [Route("POST", "/predict")],
+        lambda: ("1", {}),
+        answer,
+        auth=make_check("AWS_IAM", set(), SECRETS, "us-east-1"),
+    )
+    gateway.start()
+    try:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        signed = Client(gateway.url, sigv4=True, region="us-east-1", max_rows=2)
+        assert signed.predict([{"x": 1}, {"x": 2}, {"x": 3}]).predictions == [1, 2, 3]
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+        with pytest.raises(PredictionError) as caught:
+            Client(gateway.url, sigv4=True, region="us-east-1").predict([{"x": 1}])
+        assert caught.value.status == 403
+        with pytest.raises(PredictionError):
+            Client(gateway.url).predict([{"x": 1}])  # unsigned
+    finally:
+        gateway.stop()
