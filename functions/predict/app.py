@@ -29,6 +29,9 @@ def load_model() -> Predictor:
 
 
 slot = ModelSlot(load_model, logger, metrics)
+# In the init phase, not on the first request: a provisioned or SnapStart environment is
+# then ready with its model, and the first caller does not pay for the load.
+slot.preload()
 app = create_app(slot, logger, metrics, tracing, settings)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -76,6 +76,12 @@ class ModelSlot:
         self._logger = logger
         self._metrics = metrics
         self._state: Predictor | ModelLoadError | None = None
+
+    def preload(self) -> None:
+        """Load now (the init phase), remembering a refusal: provisioned concurrency and
+        SnapStart then hold a loaded model, and a refused one still answers 503 with why."""
+        with suppress(ModelUnavailableError):  # remembered: every request answers it
+            self.get()
 
     def get(self) -> Predictor:
         """The loaded predictor, or a 503."""

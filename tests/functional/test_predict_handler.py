@@ -143,18 +143,20 @@ def test_openapi_event_answers_a_valid_document_for_this_model(invoke: Invoke) -
 def test_logs_are_json_with_correlation_id_model_and_function_version(
     invoke: Invoke, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    event = load_event("predict.json")
+    event = load_event("predict-invalid.json")
     invoke(event)
     invoke(event)
     logs = [line for line in _stdout_json(capsys) if "message" in line]
-    loaded = [line for line in logs if line["message"] == "model loaded"]
-    assert len(loaded) == 1
-    entry = loaded[0]
-    assert entry["correlation_id"] == event["requestContext"]["requestId"]
-    assert entry["model_name"] == "retail-propensity"
-    assert entry["function_version"] == "7"
-    assert entry["cold_start"] is True
-    assert entry["service"] == "lambdaserve"
+    # The model is loaded once, in the init phase (before any request: no correlation id).
+    (loaded,) = [line for line in logs if line["message"] == "model loaded"]
+    assert loaded["model_name"] == "retail-propensity"
+    assert "correlation_id" not in loaded
+    first, second = [line for line in logs if line["message"] == "request refused"]
+    assert first["correlation_id"] == event["requestContext"]["requestId"]
+    assert first["model_name"] == "retail-propensity"
+    assert first["function_version"] == "7"
+    assert (first["cold_start"], second["cold_start"]) == (True, False)
+    assert first["service"] == "lambdaserve"
 
 
 def test_metrics_are_emitted_as_emf(invoke: Invoke, capsys: pytest.CaptureFixture[str]) -> None:
