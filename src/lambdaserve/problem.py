@@ -116,6 +116,8 @@ class GatewayProblem:
     status: int | None  # None: the DEFAULT_* types cover several statuses
     slug: str
     title: str
+    retry_after: int | None = None  # seconds, for answers a client should retry
+    set_status: bool = False  # API Gateway's own status for this type is not the one we want
 
     def template(self) -> str:
         """The response template API Gateway renders (VTL): `messageString` is the message
@@ -144,7 +146,17 @@ GATEWAY_PROBLEMS = {
         GatewayProblem("ACCESS_DENIED", 403, "access-denied", "Forbidden"),
         GatewayProblem("EXPIRED_TOKEN", 403, "expired-token", "Forbidden"),
         GatewayProblem("REQUEST_TOO_LARGE", 413, "payload-too-large", "Payload too large"),
-        GatewayProblem("THROTTLED", 429, "throttled", "Too many requests"),
+        GatewayProblem("THROTTLED", 429, "throttled", "Too many requests", retry_after=1),
+        # A function Lambda throttled (or could not run) would reach a proxy client as a bare
+        # 500: it is a 503 to retry, in our shape.
+        GatewayProblem(
+            "INTEGRATION_FAILURE",
+            503,
+            "function-unavailable",
+            "Service unavailable",
+            retry_after=1,
+            set_status=True,
+        ),
         GatewayProblem("QUOTA_EXCEEDED", 429, "quota-exceeded", "Too many requests"),
         GatewayProblem("DEFAULT_4XX", None, "gateway-refused", "Refused by API Gateway"),
         GatewayProblem("DEFAULT_5XX", None, "gateway-error", "API Gateway error"),
@@ -154,10 +166,16 @@ GATEWAY_PROBLEMS = {
 
 def gateway_responses() -> dict[str, Any]:
     """template.yaml's `GatewayResponses`, derived from the table above (a test compares)."""
-    return {
-        p.response_type: {
-            "ResponseParameters": {"Headers": {"Content-Type": f"'{CONTENT_TYPE}'"}},
+    out: dict[str, Any] = {}
+    for p in GATEWAY_PROBLEMS.values():
+        headers = {"Content-Type": f"'{CONTENT_TYPE}'"}
+        if p.retry_after is not None:
+            headers["Retry-After"] = f"'{p.retry_after}'"
+        answer: dict[str, Any] = {
+            "ResponseParameters": {"Headers": headers},
             "ResponseTemplates": {"application/json": p.template()},
         }
-        for p in GATEWAY_PROBLEMS.values()
-    }
+        if p.set_status:
+            answer["StatusCode"] = str(p.status)
+        out[p.response_type] = answer
+    return out

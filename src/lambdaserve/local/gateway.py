@@ -108,6 +108,8 @@ class _GatewayHandler(QuietHandler):
         request_id = str(uuid.uuid4())
         body = json.dumps(problem.body(message, request_id)).encode()
         headers = [("Content-Type", CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
+        if problem.retry_after is not None:
+            headers.append(("Retry-After", str(problem.retry_after)))
         self.send_whole(problem.status or 502, [*headers, *(extra or [])], body)
 
     def _event(self, gateway: Gateway, body: bytes) -> dict[str, Any] | None:
