@@ -1,8 +1,14 @@
 """Batch scoring's steps (plan, score a part, finish), called by the BatchScoring state machine."""
 
+# ruff: noqa: E402 - the thread limits must be set before numpy and scikit-learn are imported
 from __future__ import annotations
 
 from typing import Any
+
+from lambdaserve.threads import limit_threads
+
+limit_threads()  # before numpy and scikit-learn load: OpenMP and BLAS read it once
+
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics

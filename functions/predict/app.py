@@ -1,8 +1,14 @@
 """POST /predict, GET /health, /model, /openapi.json: Powertools wiring over lambdaserve.api."""
 
+# ruff: noqa: E402 - the thread limits must be set before numpy and scikit-learn are imported
 from __future__ import annotations
 
 from typing import Any
+
+from lambdaserve.threads import limit_threads
+
+limit_threads()  # before numpy and scikit-learn load: OpenMP and BLAS read it once
+
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
