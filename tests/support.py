@@ -212,33 +212,31 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
         ]
         zips[arn] = content
         layers.append(arn)
-    lam.create_function(
-        FunctionName=FUNCTION,
-        Role=role,
-        Runtime=glob["Runtime"],
-        Handler=props["Handler"],
-        MemorySize=int(resolver.string(glob["MemorySize"])),
-        Timeout=int(resolver.string(glob["Timeout"])),
-        Code={"ZipFile": zip_files({"app.py": (ROOT / "functions/predict/app.py").read_text()})},
-        Layers=layers,
-        Environment={"Variables": env},
-        Publish=True,
-    )
-    lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion="1")
-    batch = template["Resources"]["BatchFunction"]["Properties"]
-    lam.create_function(
-        FunctionName=BATCH_FUNCTION,
-        Role=role,
-        Runtime=glob["Runtime"],
-        Handler=batch["Handler"],
-        MemorySize=int(resolver.string(batch["MemorySize"])),
-        Timeout=int(batch["Timeout"]),
-        Code={"ZipFile": zip_files({"app.py": (ROOT / "functions/batch/app.py").read_text()})},
-        Layers=layers,
-        Environment={"Variables": {k: v for k, v in env.items() if k != FOLLOWER_ENV}},
-        Publish=True,
-    )
-    lam.create_alias(FunctionName=BATCH_FUNCTION, Name="live", FunctionVersion="1")
+    for name, logical_id, code, variables in (
+        (FUNCTION, "PredictFunction", "predict", env),
+        (
+            BATCH_FUNCTION,
+            "BatchFunction",
+            "batch",
+            {k: v for k, v in env.items() if k != FOLLOWER_ENV},
+        ),
+    ):
+        props = {**glob, **template["Resources"][logical_id]["Properties"]}
+        lam.create_function(
+            FunctionName=name,
+            Role=role,
+            Runtime=glob["Runtime"],
+            Handler=props["Handler"],
+            MemorySize=int(resolver.string(props["MemorySize"])),
+            Timeout=int(resolver.string(props["Timeout"])),
+            Code={
+                "ZipFile": zip_files({"app.py": (ROOT / f"functions/{code}/app.py").read_text()})
+            },
+            Layers=layers,
+            Environment={"Variables": variables},
+            Publish=True,
+        )
+        lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     registry = Registry(BUCKET, s3, lam, signer=ManifestSigner(kms, key))
 
     known = {}  # the runtime and serving layers are this venv and src/, already importable
