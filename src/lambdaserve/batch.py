@@ -157,7 +157,8 @@ def _objects(s3: S3Client, source: S3Uri, target: S3Uri) -> list[tuple[str, str,
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=source.bucket, Prefix=source.key)
     for page in pages:
         found += [(o["Key"], o["Size"]) for o in page.get("Contents", [])]
-    exact = [(k, k.rsplit("/", 1)[-1], n) for k, n in found if k == source.key]
+    # A key ending in / is a console "folder" marker, never data.
+    exact = [(k, k.rsplit("/", 1)[-1], n) for k, n in found if k == source.key and k[-1:] != "/"]
     under = [(k, k[len(source.key) :].lstrip("/"), n) for k, n in found if not k.endswith("/")]
     objects = exact or under
     if not objects:

@@ -239,6 +239,7 @@ def test_unusable_input_is_refused_before_anything_is_written(
 
 
 def test_header_only_and_empty_jsonl_complete_with_zero_rows(s3: Any, predictor: Predictor) -> None:
+    put(s3, "in/", b"")  # the console's "folder" marker is no input
     put(s3, "in/a.csv", customers_csv(0))
     put(s3, "in/b.jsonl", b"")
     manifest = run(s3, predictor)
