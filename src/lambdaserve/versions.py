@@ -119,6 +119,7 @@ class VersionPublisher:
         )
         self.wait_updated()
         published = self.lam.publish_version(FunctionName=self.function, Description=description)
+        self.wait_updated(published["Version"])
         self.progress(f"published {self.function} version {published['Version']}")
         return published["Version"]
 
@@ -126,23 +127,32 @@ class VersionPublisher:
         """The same publisher, for another function."""
         return replace(self, function=function)
 
-    def wait_updated(self) -> None:
-        """Until Lambda has applied the last configuration update (it does so asynchronously)."""
+    def wait_updated(self, version: str | None = None) -> None:
+        """Until Lambda has applied the last configuration update (it does so asynchronously),
+        or, for a `version`, until it is Active (a SnapStart version is Pending while its
+        snapshot is taken, and cannot be invoked before)."""
         deadline = self.clock() + self.wait_seconds
+        what = "the function update" if version is None else f"version {version}"
         while True:
-            config = self.lam.get_function_configuration(FunctionName=self.function)
-            status = config.get("LastUpdateStatus", "Successful")
+            status: str
+            if version is None:
+                config = self.lam.get_function_configuration(FunctionName=self.function)
+                status = config.get("LastUpdateStatus", "Successful")
+                reason = config.get("LastUpdateStatusReason")
+            else:
+                config = self.lam.get_function_configuration(
+                    FunctionName=self.function, Qualifier=version
+                )
+                state = config.get("State", "Active")
+                status = {"Active": "Successful"}.get(state, state)
+                reason = config.get("StateReason")
             if status == "Successful":
                 return
             if status == "Failed":
-                raise FunctionUpdateError(
-                    f"the function update failed: {config.get('LastUpdateStatusReason')}"
-                )
+                raise FunctionUpdateError(f"{what} failed: {reason}")
             if self.clock() > deadline:
-                raise FunctionUpdateError(
-                    f"the function update did not finish in {self.wait_seconds:.0f} s"
-                )
-            self.progress(f"waiting for the function update ({status})")
+                raise FunctionUpdateError(f"{what} did not finish in {self.wait_seconds:.0f} s")
+            self.progress(f"waiting for {what} ({status})")
             self.sleep(2)
 
 

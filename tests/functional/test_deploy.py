@@ -222,6 +222,28 @@ def test_deploy_waits_for_the_function_update_to_finish(published: Account) -> N
     assert _live(published) == AliasState("2")
 
 
+def test_a_version_still_taking_its_snapstart_snapshot_is_waited_for_before_validation(
+    published: Account,
+) -> None:
+    # With SnapStart a new version is Pending while Lambda takes its snapshot, and cannot be
+    # invoked; moto makes it Active at once, so the first reads of it say Pending.
+    pending: list[str] = []
+
+    def published_version(**_: Any) -> None:
+        pending.extend(["Pending", "Pending"])
+
+    def read(parsed: dict[str, Any], **_: Any) -> None:
+        if pending and parsed.get("Version", "$LATEST") != "$LATEST":
+            parsed["State"] = pending.pop()
+
+    published.lam.meta.events.register("after-call.lambda.PublishVersion", published_version)
+    published.lam.meta.events.register("after-call.lambda.GetFunctionConfiguration", read)
+    sleeps: list[float] = []
+    _deployer(published, sleeps).deploy("retail-propensity", "1")
+    assert sleeps[:2] == [2, 2]  # before the golden examples were sent to it
+    assert _live(published) == AliasState("2")
+
+
 def test_a_function_update_that_never_finishes_times_out_and_leaves_live(
     published: Account,
 ) -> None:
