@@ -18,8 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdaserve.batch_steps import BatchSteps
 from lambdaserve.serving import Predictor
 from lambdaserve.settings import Settings
+from lambdaserve.snapstart import register_after_restore
 
 settings = Settings.from_env()
+register_after_restore()  # SnapStart: reseed what the snapshot would share
 logger = Logger()
 metrics = Metrics(namespace=settings.metrics_namespace)
 _cache: dict[str, Any] = {}

@@ -17,8 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdaserve.api import ModelSlot, Subsegments, create_app
 from lambdaserve.serving import Predictor
 from lambdaserve.settings import Settings
+from lambdaserve.snapstart import register_after_restore
 
 settings = Settings.from_env()
+register_after_restore()  # SnapStart: reseed what the snapshot would share
 logger = Logger()
 # X-Ray subsegments (load, validate, predict) need the X-Ray SDK, whose import costs a cold
 # start about 0.36 s (bench/): on only with TRACE_SUBSEGMENTS=true. Lambda's own trace

@@ -504,3 +504,37 @@ def test_new_objects_under_the_input_prefix_can_start_a_run_and_do_not_by_defaul
     cfn = sam_transform(packaged_template(), {"BatchScoreOnUpload": "true"})
     (rule,) = [r for r in _of_type(cfn, "AWS::Events::Rule").values()]
     assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": "BatchScoring"}
+
+
+def test_cold_start_strategy_switches_snapstart_or_provisioned_concurrency_and_autoscaling(
+    sam: dict[str, Any],
+) -> None:
+    props = sam["Resources"]["PredictFunction"]["Properties"]
+    assert props["SnapStart"] == {
+        "Fn::If": ["UseSnapStart", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert props["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "UseProvisioned"
+    for strategy, snap, provisioned in (
+        ("none", False, False),
+        ("snapstart", True, False),
+        ("provisioned", False, True),
+    ):
+        resolver = TemplateResolver(sam, {"ColdStartStrategy": strategy})
+        assert resolver.condition("UseSnapStart") is snap
+        assert resolver.condition("UseProvisioned") is provisioned
+    cfn = sam_transform(packaged_template(), {"ColdStartStrategy": "provisioned"})
+    alias = cfn["Resources"]["PredictFunctionAliaslive"]["Properties"]
+    assert alias["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "UseProvisioned"
+    target = cfn["Resources"]["PredictScalableTarget"]
+    assert target["Condition"] == "UseProvisioned"
+    assert target["Properties"]["ResourceId"] == {"Fn::Sub": "function:${PredictFunction}:live"}
+    policy = cfn["Resources"]["PredictScalingPolicy"]["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "LambdaProvisionedConcurrencyUtilization"
+    )
+    peak = TemplateResolver(sam, {"ColdStartStrategy": "provisioned", "ScheduledPeakMinimum": "50"})
+    assert peak.condition("HasScheduledPeak")
+    assert not TemplateResolver(sam, {"ColdStartStrategy": "provisioned"}).condition(
+        "HasScheduledPeak"
+    )
