@@ -43,7 +43,7 @@ class Running:
         pids = [
             int(m[1])
             for line in self.logs
-            if (m := re.search(rf":{version}\] INIT_START pid (\d+)", line))
+            if (m := re.search(rf"PredictFunction:{version}\] INIT_START pid (\d+)", line))
         ]
         assert pids, f"no container started for version {version}"
         return pids[-1]
