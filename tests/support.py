@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import importlib.util
 import io
 import json
@@ -176,16 +178,37 @@ class Account:
         return Deployer(**settings)
 
 
+@functools.cache
+def _service_models() -> Any:
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
+@functools.cache
+def _parsed_template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def project_template() -> dict[str, Any]:
+    """template.yaml, parsed once per test session (a fresh copy each call)."""
+    return copy.deepcopy(_parsed_template())
+
+
 def moto_account(sample_bundle: Path, workdir: Path) -> Account:
     """What a first `sam deploy` leaves in the current moto account, from template.yaml's own
     properties as CloudFormation resolves them (TemplateResolver)."""
+    # moto starts each test with a new default session; give it the session-wide loader, so
+    # botocore's service models are parsed once per test run, not once per test.
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION._session.register_component("data_loader", _service_models())  # type: ignore[union-attr]
     s3, lam, kms = boto3.client("s3"), boto3.client("lambda"), boto3.client("kms")
     s3.create_bucket(Bucket=BUCKET)
     key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     role = boto3.client("iam").create_role(RoleName="predict", AssumeRolePolicyDocument="{}")[
         "Role"
     ]["Arn"]
-    template = load_template(ROOT / "template.yaml")
+    template = project_template()
     resolver = TemplateResolver(template)  # a first deploy: the SSM parameters say sample
     glob = template["Globals"]["Function"]
     props = template["Resources"]["PredictFunction"]["Properties"]
