@@ -159,6 +159,33 @@ def _answer_errors(app: APIGatewayRestResolver, logger: Logger, metrics: Metrics
         return problem_response(InternalError("an internal error occurred"), app.current_event.path)
 
 
+class Scorer:
+    """POST /predict once the body is read: validate, predict, measure, and capture if asked.
+    Feature values reach the logs only through data capture, and never unmasked PII."""
+
+    def __init__(
+        self, logger: Logger, metrics: Metrics, subsegment: Subsegments, capture: bool
+    ) -> None:
+        self.logger, self.metrics, self.subsegment = logger, metrics, subsegment
+        self.capture_enabled = capture
+        self._capture: DataCapture | None = None  # one per container, like its model
+
+    def __call__(self, predictor: Predictor, body: Any) -> dict[str, Any]:
+        with self.subsegment("## validate"):
+            matrix = predictor.parse(body)
+        started = time.perf_counter()
+        with self.subsegment("## predict"):
+            result = predictor.predict(matrix)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.metrics.add_metric("PredictionLatency", MetricUnit.Milliseconds, elapsed_ms)
+        self.metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
+        if self.capture_enabled:
+            if self._capture is None:
+                self._capture = DataCapture(predictor.manifest, self.logger)
+            self._capture.record(matrix, result)
+        return result
+
+
 def create_app(
     slot: ModelSlot,
     logger: Logger,
@@ -175,10 +202,7 @@ def create_app(
 
     app.use(middlewares=[count])
 
-    max_body = settings.max_body_bytes
-    # Feature values reach the logs only through data capture, and never unmasked PII.
-    capture_enabled = settings.data_capture
-    capture: list[DataCapture] = []  # one per container, like the model it describes
+    score = Scorer(logger, metrics, subsegment, settings.data_capture)
 
     def model() -> Predictor:
         with subsegment("## load"):
@@ -187,22 +211,8 @@ def create_app(
     @app.post("/predict")
     def predict() -> dict[str, Any]:
         metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
-        body = json_body(app.current_event, max_body)
-        predictor = model()
-        with subsegment("## validate"):
-            matrix = predictor.parse(body)
-        started = time.perf_counter()
-        with subsegment("## predict"):
-            result = predictor.predict(matrix)
-        metrics.add_metric(
-            "PredictionLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
-        )
-        metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
-        if capture_enabled:
-            if not capture:
-                capture.append(DataCapture(predictor.manifest, logger))
-            capture[0].record(matrix, result)
-        return result
+        body = json_body(app.current_event, settings.max_body_bytes)
+        return score(model(), body)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
