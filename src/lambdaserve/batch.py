@@ -261,6 +261,7 @@ def finish(s3: S3Client, job: Job, outcome: dict[str, Any] | None = None) -> dic
         records.append(record)
     totals = {k: sum(r[k] for r in records) for k in ("rows_in", "rows_scored", "rows_rejected")}
     failed = bool(missing or broken or (outcome or {}).get("Error"))
+    models = sorted({json.dumps(r["model"], sort_keys=True) for r in records})
     manifest = {
         "status": "failed" if failed else "complete",
         "input": job.input,
@@ -271,12 +272,11 @@ def finish(s3: S3Client, job: Job, outcome: dict[str, Any] | None = None) -> dic
         "inconsistent_parts": broken,
         "error": (outcome or {}).get("Error"),
         "cause": (outcome or {}).get("Cause"),
-        "models": sorted({json.dumps(r["model"], sort_keys=True) for r in records}),
+        "models": [json.loads(m) for m in models],
         "outputs": [f"s3://{target.bucket}/{r['output']}" for r in records],
         "rejects": [f"s3://{target.bucket}/{r['rejects']}" for r in records if r["rejects"]],
         "part_records": records,
     }
-    manifest["models"] = [json.loads(m) for m in manifest["models"]]
     s3.put_object(
         Bucket=target.bucket,
         Key=target.join(MANIFEST),

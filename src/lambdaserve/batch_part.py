@@ -48,10 +48,8 @@ class PartScorer:
             "version": str(predictor.manifest.version or ""),
         }
         self.with_probabilities = predictor.manifest.has_probabilities
-        model_fields = io.StringIO()
-        csv.writer(model_fields, lineterminator="").writerow(
-            [predictor.manifest.name, str(predictor.manifest.version or "")]
-        )
+        model_fields = io.StringIO()  # the last two CSV fields of every scored row
+        csv.writer(model_fields, lineterminator="").writerow(self.model.values())
         self._model_fields = model_fields.getvalue()
         self.header = part.header
         self.result = PartResult(part.index, f"s3://{part.bucket}/{part.key}", output=part.output)

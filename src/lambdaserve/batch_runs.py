@@ -80,6 +80,7 @@ class BatchRuns:
         execution = self.sfn.describe_execution(executionArn=execution_arn)
         job = Job.from_dict(json.loads(execution.get("input") or "{}"))
         manifest = self._manifest(job) if execution["status"] in FINAL else {}
+        out = S3Uri.parse(job.output)
         return {
             "execution_arn": execution_arn,
             "status": execution["status"],
@@ -89,7 +90,7 @@ class BatchRuns:
             "parts": manifest.get("parts"),
             "outputs": manifest.get("outputs", []),
             "rejects": manifest.get("rejects", []),
-            "manifest": f"s3://{S3Uri.parse(job.output).bucket}/{S3Uri.parse(job.output).join(MANIFEST)}",
+            "manifest": f"s3://{out.bucket}/{out.join(MANIFEST)}",
             "error": execution.get("error") or manifest.get("error"),
             "cause": execution.get("cause") or manifest.get("cause"),
         }
