@@ -110,24 +110,22 @@ class Services:
             return stack_prefix(self.stack)
 
     def need(self, what: str) -> str:
-        value = getattr(self, what) or self._outputs.get(_OUTPUT_OF[what])
+        value = self._name_of(what)
         if not value:
             flag = what.replace("_", "-")
             raise click.UsageError(
                 f"no {flag}: pass --{flag}, set LAMBDASERVE_{what.upper()} or --stack NAME"
             )
-        return str(value)
+        return value
 
     def _name_of(self, what: str) -> str | None:
+        """Given (option or LAMBDASERVE_*), else the stack's output, else None."""
         value = getattr(self, what) or self._outputs.get(_OUTPUT_OF[what])
         return str(value) if value else None
 
-    def _function_name(self) -> str | None:
-        return self.function or self._outputs.get(_OUTPUT_OF["function"])
-
     def _publish_key(self) -> str | None:
         """The key publish signs with: the stack's (the function names it), else the caller's."""
-        function = self._function_name()
+        function = self._name_of("function")
         function_key = None
         if function:
             config = self.client("lambda").get_function_configuration(FunctionName=function)
