@@ -164,10 +164,10 @@ class Scorer:
     Feature values reach the logs only through data capture, and never unmasked PII."""
 
     def __init__(
-        self, logger: Logger, metrics: Metrics, subsegment: Subsegments, capture: bool
+        self, logger: Logger, metrics: Metrics, subsegment: Subsegments, capture_rate: float
     ) -> None:
         self.logger, self.metrics, self.subsegment = logger, metrics, subsegment
-        self.capture_enabled = capture
+        self.capture_rate = capture_rate
         self._capture: DataCapture | None = None  # one per container, like its model
 
     def __call__(self, predictor: Predictor, body: Any) -> dict[str, Any]:
@@ -179,9 +179,9 @@ class Scorer:
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.metrics.add_metric("PredictionLatency", MetricUnit.Milliseconds, elapsed_ms)
         self.metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
-        if self.capture_enabled:
-            if self._capture is None:
-                self._capture = DataCapture(predictor.manifest, self.logger)
+        if self.capture_rate > 0:
+            if self._capture is None or self._capture.manifest is not predictor.manifest:
+                self._capture = DataCapture(predictor.manifest, self.capture_rate)
             self._capture.record(matrix, result)
         return result
 
@@ -202,7 +202,7 @@ def create_app(
 
     app.use(middlewares=[count])
 
-    score = Scorer(logger, metrics, subsegment, settings.data_capture)
+    score = Scorer(logger, metrics, subsegment, settings.capture_rate)
 
     def model() -> Predictor:
         with subsegment("## load"):

@@ -8,15 +8,14 @@ import getpass
 import json
 import math
 import socket
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lambdaserve import drift, positions
 from lambdaserve import manifest as manifest_io
-from lambdaserve import positions
 from lambdaserve.manifest import MODEL_FILE, Feature, Manifest, ManifestError, parse_features
 from lambdaserve.problem import RequestError
 from lambdaserve.schema import RequestParser
@@ -104,32 +103,41 @@ def read_sample_csv(path: Path, features: Sequence[Feature]) -> list[dict[str, A
 
 
 def profile(features: Sequence[Feature], matrix: np.ndarray) -> dict[str, Any]:
-    """Baseline distribution of each feature over the sample, for drift checks later."""
-    out: dict[str, Any] = {"rows": int(matrix.shape[0]), "features": {}}
+    """Baseline distribution of each feature over the sample, for drift checks later: the
+    drift baseline (deciles or frequencies, missing rate, range) and descriptive figures.
+    The model's outputs on the sample are added by `make_bundle` (`drift.output_baseline`)."""
+    out: dict[str, Any] = {
+        "version": drift.BASELINE_VERSION,
+        "rows": int(matrix.shape[0]),
+        "features": {},
+    }
     for col, feature in enumerate(features):
         values = matrix[:, col]
-        if feature.type == "category":
-            present = [v for v in values if isinstance(v, str)]
-            out["features"][feature.name] = {
-                "missing": int(len(values) - len(present)),
-                "counts": dict(sorted(Counter(present).items())),
-            }
-            continue
-        numbers = np.asarray(values, dtype=float)
-        finite = numbers[np.isfinite(numbers)]
-        entry: dict[str, Any] = {"missing": int(len(numbers) - len(finite))}
-        if len(finite):
-            counts, edges = np.histogram(finite, bins=10)
+        kind = "category" if feature.type == "category" else "number"
+        entry = drift.feature_baseline(kind, values)
+        entry["missing"] = round(entry["missing_rate"] * len(values))
+        if kind == "number" and "min" in entry:
+            numbers = np.asarray(values, dtype=float)
+            finite = numbers[np.isfinite(numbers)]
             entry |= {
                 "mean": float(finite.mean()),
                 "std": float(finite.std()),
-                "min": float(finite.min()),
-                "max": float(finite.max()),
                 "quantiles": {str(q): float(np.quantile(finite, q)) for q in QUANTILES},
-                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
             }
         out["features"][feature.name] = entry
     return out
+
+
+def _outputs_profile(predictor: Predictor, matrix: np.ndarray) -> dict[str, Any]:
+    """The model's own outputs on the whole sample, for prediction drift."""
+    try:
+        labels, probabilities = predictor.predict_arrays(matrix)
+    except Exception as exc:  # the user's estimator may raise anything on our array
+        raise BundleError(f"the model cannot predict the whole sample: {exc}") from None
+    scores = (
+        probabilities[:, 1] if probabilities is not None and probabilities.shape[1] == 2 else None
+    )
+    return drift.output_baseline(predictor.manifest.task, labels.tolist(), scores)
 
 
 def _task_of(estimator: Any) -> str:
@@ -254,7 +262,9 @@ def make_bundle(
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         created_by=f"{getpass.getuser()}@{socket.gethostname()}",
     )
-    golden = _golden_examples(Predictor(draft, estimator), matrix, sample_rows)
+    predictor = Predictor(draft, estimator, max_rows=max(len(matrix), 1))
+    golden = _golden_examples(predictor, matrix, sample_rows)
+    draft.baseline_profile["outputs"] = _outputs_profile(predictor, matrix)
     final = Manifest(**{**draft.__dict__, "golden_examples": golden})
     manifest_io.write(final, out_dir)
     return final

@@ -1,51 +1,86 @@
-"""Data capture: each prediction's inputs and outputs as a log line, for drift and quality
-monitoring; off unless DATA_CAPTURE=true, and features marked `pii` in the manifest are
-masked (Powertools data masking) before anything is written."""
+"""Data capture: a sample of the predictions, inputs and outputs, as one compact JSON line per
+request on stdout. Lambda sends stdout to CloudWatch Logs; a subscription filter takes these
+lines through Firehose to S3 (capture/model=<name>/version=<v>/<hour>/), where the monitor reads
+them. The predict role needs no S3 access and the request waits for no network call.
+
+Features marked `pii` in the manifest are erased ("*****", as Powertools' data masking erases)
+before anything is written. Whatever the log level, capture is written: it is data, not a log."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
+import os
+import random
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
-    from aws_lambda_powertools import Logger
 
     from lambdaserve.manifest import Manifest
 
+MARKER = "lambdaserve_capture"  # the subscription filter's pattern: { $.lambdaserve_capture = 1 }
+SCHEMA = 1
+MASK = "*****"
+ROWS_PER_RECORD = 200  # keeps a line well under CloudWatch Logs' 256 KB event limit
+
 
 class DataCapture:
-    """Writes one `data capture` log record per predict request."""
+    """Writes capture records for a sampled share of predict requests."""
 
-    def __init__(self, manifest: Manifest, logger: Logger) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        rate: float,
+        write: Callable[[str], Any] | None = None,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         self.manifest = manifest
-        self.logger = logger
+        self.rate = rate
+        self.write = write or (lambda line: sys.stdout.write(line))
+        self.draw = draw
         self.names = [f.name for f in manifest.features]
-        self.pii_fields = [f"instances[*].'{f.name}'" for f in manifest.features if f.pii]
-        self._masking: Any = None
+        self.pii = [i for i, f in enumerate(manifest.features) if f.pii]
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
 
-    def _mask(self, data: dict[str, Any]) -> dict[str, Any]:
-        if not self.pii_fields:
-            return data
-        if self._masking is None:
-            from aws_lambda_powertools.utilities.data_masking import DataMasking
-
-            self._masking = DataMasking()
-        masked: dict[str, Any] = self._masking.erase(data, fields=self.pii_fields)
-        return masked
+    def sampled(self) -> bool:
+        return self.rate >= 1 or (self.rate > 0 and self.draw() < self.rate)
 
     def record(self, matrix: np.ndarray, result: dict[str, Any]) -> None:
-        """Log the validated inputs (feature order, missing as null) and the answer."""
-        rows = [
-            {
-                name: (None if isinstance(v, float) and math.isnan(v) else v)
-                for name, v in zip(self.names, row, strict=True)
+        """Write this request's rows (feature order, missing as null, PII erased) and answers,
+        if the request is in the sample."""
+        if not self.sampled():
+            return
+        for record in self.records(matrix, result):
+            self.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+
+    def records(self, matrix: np.ndarray, result: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        rows = matrix.tolist()
+        for row in rows:
+            for i, value in enumerate(row):
+                if isinstance(value, float) and math.isnan(value):
+                    row[i] = None
+            for i in self.pii:
+                row[i] = MASK
+        time = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        probabilities = result.get("probabilities")
+        for start in range(0, len(rows), ROWS_PER_RECORD):
+            end = start + ROWS_PER_RECORD
+            record: dict[str, Any] = {
+                MARKER: SCHEMA,
+                "time": time,
+                "model": self.manifest.name,
+                "model_version": self.manifest.version,
+                "function_version": self.function_version,
+                "features": self.names,
+                "rows": rows[start:end],
+                "predictions": result["predictions"][start:end],
             }
-            for row in matrix.tolist()
-        ]
-        capture = self._mask({"instances": rows})
-        capture["predictions"] = result["predictions"]
-        if "probabilities" in result:
-            capture["probabilities"] = result["probabilities"]
-        capture["model"] = result["model"]
-        self.logger.info("data capture", extra={"capture": capture})
+            if probabilities is not None:
+                record["probabilities"] = [
+                    [round(p, 6) for p in row] for row in probabilities[start:end]
+                ]
+            yield record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,21 +22,33 @@ class Settings:
     expected: ExpectedModel = field(default_factory=ExpectedModel)
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    data_capture: bool = False
+    capture_rate: float = 0.0  # share of predict requests captured for monitoring
     trace_subsegments: bool = False
     metrics_namespace: str = "lambdaserve"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        """MODEL_DIR, MODEL_NAME/VERSION/SHA256, MAX_BATCH_ROWS, MAX_BODY_BYTES, DATA_CAPTURE,
+        """MODEL_DIR, MODEL_NAME/VERSION/SHA256, MAX_BATCH_ROWS, MAX_BODY_BYTES,
+        CAPTURE_SAMPLE_RATE (0-1; DATA_CAPTURE=true, the older switch, means 1),
         TRACE_SUBSEGMENTS and POWERTOOLS_METRICS_NAMESPACE."""
         return cls(
             model_dir=env.get("MODEL_DIR", DEFAULT_MODEL_DIR),
             expected=ExpectedModel.from_env(env),
             max_rows=int(env.get("MAX_BATCH_ROWS", DEFAULT_MAX_ROWS)),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-            data_capture=env.get("DATA_CAPTURE", "false").lower() == "true",
+            capture_rate=_capture_rate(env),
             trace_subsegments=env.get("TRACE_SUBSEGMENTS", "false").lower() == "true",
             # A namespace even if the variable is missing: without one every flush raises.
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "lambdaserve"),
         )
+
+
+def _capture_rate(env: Mapping[str, str]) -> float:
+    """The capture sample rate, clamped to 0-1; a value that is not a number captures nothing."""
+    if env.get("DATA_CAPTURE", "").lower() == "true":
+        return 1.0
+    try:
+        rate = float(env.get("CAPTURE_SAMPLE_RATE", "0"))
+    except ValueError:
+        return 0.0
+    return min(max(rate, 0.0), 1.0) if math.isfinite(rate) else 0.0

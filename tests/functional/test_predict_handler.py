@@ -251,7 +251,7 @@ def _feature_values_in(lines: list[dict[str, Any]], event: dict[str, Any]) -> se
     return {
         v
         for v in values
-        if len(v) >= 4 and any(f in text for f in (f'"{v}"', f": {v},", f": {v}}}"))
+        if len(v) >= 4 and any(f in text for f in (f'"{v}"', f" {v},", f" {v}}}", f" {v}]", f"[{v},"))
     }
 
 
@@ -264,25 +264,43 @@ def test_logs_carry_no_feature_values_without_data_capture(
     assert _feature_values_in(_stdout_json(capsys), event) == set()
 
 
+@pytest.mark.parametrize("switch", [("CAPTURE_SAMPLE_RATE", "1"), ("DATA_CAPTURE", "true")])
 def test_data_capture_logs_inputs_and_outputs_with_pii_masked(
-    handler_env: pytest.MonkeyPatch, sample_bundle: Path, capsys: pytest.CaptureFixture[str]
+    handler_env: pytest.MonkeyPatch,
+    sample_bundle: Path,
+    capsys: pytest.CaptureFixture[str],
+    switch: tuple[str, str],
 ) -> None:
     manifest_path = sample_bundle / "manifest.json"
     raw = json.loads(manifest_path.read_text())
     for feature in raw["features"]:
         feature["pii"] = feature["name"] == "device"
     manifest_path.write_text(json.dumps(raw))
-    handler_env.setenv("DATA_CAPTURE", "true")
+    handler_env.setenv(*switch)
+    handler_env.setenv("AWS_LAMBDA_FUNCTION_VERSION", "7")
     module = _import_handler()
     event = load_event("predict.json")
     module.lambda_handler(event, FakeLambdaContext())
     lines = _stdout_json(capsys)
     assert _feature_values_in(lines, event) >= {"email", "social", "412.5"}  # the probe works
-    (record,) = [line for line in lines if line.get("message") == "data capture"]
-    rows = record["capture"]["instances"]
+    (record,) = [line for line in lines if line.get("lambdaserve_capture") == 1]
+    names = record["features"]
+    rows = [dict(zip(names, row, strict=True)) for row in record["rows"]]
     sent = json.loads(event["body"])["instances"]
     assert [r["device"] for r in rows] == ["*****", "*****"]
     assert [r["channel"] for r in rows] == [s["channel"] for s in sent]
     assert rows[1]["discount_pct"] is None
-    assert len(record["capture"]["predictions"]) == 2
-    assert record["capture"]["model"]["name"] == "retail-propensity"
+    assert len(record["predictions"]) == len(record["probabilities"]) == 2
+    assert (record["model"], record["model_version"]) == ("retail-propensity", raw["version"])
+    assert record["function_version"] == "7"
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "not a number"])
+def test_no_capture_when_the_rate_is_zero_or_invalid(
+    handler_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rate: str
+) -> None:
+    handler_env.setenv("CAPTURE_SAMPLE_RATE", rate)
+    module = _import_handler()
+    for _ in range(5):
+        module.lambda_handler(load_event("predict.json"), FakeLambdaContext())
+    assert not [line for line in _stdout_json(capsys) if "lambdaserve_capture" in line]
