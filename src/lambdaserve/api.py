@@ -136,6 +136,20 @@ def problem_response(error: RequestError, path: str | None = None) -> Response[s
     )
 
 
+def refused_by_type(metrics: Metrics, slug: str) -> None:
+    """RefusedRequests with the problem type as a dimension: the dashboard's 4xx by type."""
+    from aws_lambda_powertools.metrics import single_metric
+
+    with single_metric(
+        name="RefusedRequests",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions={"service": "lambdaserve", "ProblemType": slug},
+    ):
+        pass
+
+
 def _answer_errors(app: APIGatewayRestResolver, logger: Logger, metrics: Metrics) -> None:
     """The one place errors become statuses: a refusal its 4xx/503, anything else a 500."""
 
@@ -149,6 +163,7 @@ def _answer_errors(app: APIGatewayRestResolver, logger: Logger, metrics: Metrics
     def refused(error: RequestError) -> Response[str]:
         if error.status < 500:
             metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
+            refused_by_type(metrics, error.slug)
         logger.info("request refused", extra={"status": error.status, "detail": error.detail})
         return problem_response(error, app.current_event.path)
 

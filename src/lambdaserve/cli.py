@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lambdaserve import cli_batch, cli_context, cli_release, cli_stack
+from lambdaserve import cli_batch, cli_context, cli_monitor, cli_release, cli_stack
 from lambdaserve.bundle import BundleError
 from lambdaserve.local.auth import AUTH_MODES, valid_api_key
 from lambdaserve.manifest import ManifestError
@@ -289,5 +289,10 @@ def local_up(
         stack.stop()
 
 
-for command in (*cli_release.COMMANDS, *cli_stack.COMMANDS, *cli_batch.COMMANDS):
+for command in (
+    *cli_release.COMMANDS,
+    *cli_stack.COMMANDS,
+    *cli_batch.COMMANDS,
+    *cli_monitor.COMMANDS,
+):
     main.add_command(command)

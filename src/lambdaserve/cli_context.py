@@ -67,6 +67,8 @@ class Services:
     stack: str | None = None
     batch_function: str | None = None
     batch_state_machine: str | None = None
+    monitor_function: str | None = None
+    monitoring_bucket: str | None = None
     invoker: Any = None
     session_factory: Callable[[], boto3.session.Session] | None = None
 
@@ -184,6 +186,8 @@ class Services:
 
 
 _OUTPUT_OF = {
+    "monitor_function": "MonitorFunctionName",
+    "monitoring_bucket": "MonitoringBucketName",
     "bucket": "RegistryBucket",
     "function": "PredictFunctionName",
     "batch_function": "BatchFunctionName",
@@ -271,6 +275,16 @@ def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 "--batch-state-machine",
                 envvar="LAMBDASERVE_BATCH_STATE_MACHINE",
                 help="BatchScoring state machine ARN (lambdaserve batch)",
+            ),
+            click.option(
+                "--monitor-function",
+                envvar="LAMBDASERVE_MONITOR_FUNCTION",
+                help="drift monitor function (lambdaserve monitor run)",
+            ),
+            click.option(
+                "--monitoring-bucket",
+                envvar="LAMBDASERVE_MONITORING_BUCKET",
+                help="bucket of captured rows and drift reports (lambdaserve monitor report)",
             ),
             click.option(
                 "--stack",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,27 @@ class Thresholds:
     missing_drift: float = 0.05  # absolute change in the missing rate
     out_of_range_drift: float = 0.05  # share of values outside the baseline's [min, max]
     min_rows: int = 500
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Thresholds:
+        """DRIFT_PSI_WARN, DRIFT_PSI, DRIFT_JS_WARN, DRIFT_JS, DRIFT_PREDICTION_PSI,
+        DRIFT_PREDICTION_JS, DRIFT_MISSING, DRIFT_OUT_OF_RANGE, DRIFT_MIN_ROWS; unset: defaults."""
+        names = {
+            "psi_warn": "DRIFT_PSI_WARN",
+            "psi_drift": "DRIFT_PSI",
+            "js_warn": "DRIFT_JS_WARN",
+            "js_drift": "DRIFT_JS",
+            "prediction_psi": "DRIFT_PREDICTION_PSI",
+            "prediction_js": "DRIFT_PREDICTION_JS",
+            "missing_drift": "DRIFT_MISSING",
+            "out_of_range_drift": "DRIFT_OUT_OF_RANGE",
+            "min_rows": "DRIFT_MIN_ROWS",
+        }
+        values: dict[str, Any] = {}
+        for attr, var in names.items():
+            if env.get(var, "") != "":
+                values[attr] = int(env[var]) if attr == "min_rows" else float(env[var])
+        return cls(**values)
 
     def status(self, measure: str, value: float, prediction: bool = False) -> str:
         if prediction:
@@ -86,7 +107,9 @@ def feature_baseline(kind: str, values: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def output_baseline(task: str, predictions: Sequence[Any], scores: np.ndarray | None) -> dict:
+def output_baseline(
+    task: str, predictions: Sequence[Any], scores: np.ndarray | None
+) -> dict[str, Any]:
     """The model's own outputs on the sample: positive-class score deciles (binary
     classifiers), the class mix (other classifiers and clusterers), prediction deciles
     (regression)."""

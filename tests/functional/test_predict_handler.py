@@ -251,7 +251,8 @@ def _feature_values_in(lines: list[dict[str, Any]], event: dict[str, Any]) -> se
     return {
         v
         for v in values
-        if len(v) >= 4 and any(f in text for f in (f'"{v}"', f" {v},", f" {v}}}", f" {v}]", f"[{v},"))
+        if len(v) >= 4
+        and any(f in text for f in (f'"{v}"', f" {v},", f" {v}}}", f" {v}]", f"[{v},"))
     }
 
 
