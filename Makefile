@@ -21,7 +21,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -98,6 +98,9 @@ bench: build bench/.deps/.installed ## benchmarks of the built artifacts -> benc
 
 bench-batch: build ## batch scoring: a child vs raw predict_proba, memory on 50/500 MB parts, 1M rows on the local stack
 	$(BIN)/python bench/batch.py
+
+bench-monitoring: $(STAMP) ## drift monitor: false alarms, smallest shift detected, capture latency, monitor cost
+	$(BIN)/python bench/monitoring.py
 
 sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle

@@ -18,10 +18,10 @@ from lambdaserve.monitor import (
     MonitorError,
     ReportStore,
     parse_window,
+    registry_manifests,
     summary,
 )
 from lambdaserve.monitor_metrics import emit
-from lambdaserve.registry import Registry, RegistryError
 
 logger = Logger()
 _cache: dict[str, Any] = {}
@@ -32,10 +32,9 @@ def monitor() -> Monitor:
     if "monitor" not in _cache:
         s3 = boto3.client("s3")
         bucket = os.environ["MONITORING_BUCKET"]
-        registry = Registry(os.environ["REGISTRY_BUCKET"], s3)
         _cache["monitor"] = Monitor(
             CaptureReader(s3, bucket),
-            lambda name, version: registry.get(name, version).manifest,
+            registry_manifests(s3, os.environ["REGISTRY_BUCKET"]),
             Thresholds.from_env(os.environ),
             ReportStore(s3, bucket),
         )
@@ -55,7 +54,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             asked.get("window") or os.environ.get("MONITOR_WINDOW", "1h"), asked.get("since"), now
         )
         results = monitor().run(start, end, asked.get("model"), asked.get("version"))
-    except (MonitorError, RegistryError) as exc:
+    except MonitorError as exc:
         logger.warning("monitor request refused", extra={"reason": str(exc)})
         return {"error": str(exc)}
     emit(results, os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "lambdaserve"))

@@ -205,6 +205,17 @@ def _pins_of(bundle_dir: Path) -> dict[str, str]:
         return {}
 
 
+def _parameters(given: tuple[str, ...]) -> dict[str, str]:
+    """NAME=VALUE pairs (local_up checks the names against the built template)."""
+    out = {}
+    for pair in given:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE")
+        out[name] = value
+    return out
+
+
 @main.group()
 def local() -> None:
     """The whole stack on this machine: no Docker, no AWS account."""
@@ -240,6 +251,14 @@ def local() -> None:
     callback=lambda _ctx, _param, key: _api_key(key),
     help="the key API_KEY mode accepts (at least 20 characters); default: a new random one",
 )
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=lambda _ctx, _param, given: _parameters(given),
+    help="a template parameter, as sam deploy --parameter-overrides (e.g. CaptureSampleRate=1)",
+)
 def local_up(
     port: int,
     aws_port: int,
@@ -249,6 +268,7 @@ def local_up(
     seed: int | None,
     auth_mode: str | None,
     api_key: str | None,
+    parameters: dict[str, str],
 ) -> None:
     """Serve the template's API on 127.0.0.1:PORT through the same path as production."""
     import time
@@ -258,6 +278,11 @@ def local_up(
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
+    from lambdaserve.local.template import load_template
+
+    unknown = set(parameters) - set(load_template(build_dir / "template.yaml")["Parameters"])
+    if unknown:
+        _fail(f"template.yaml has no parameter {', '.join(sorted(unknown))}")
     started = time.perf_counter()
     fresh_state_dir(state_dir)
     settings = Settings(
@@ -269,6 +294,7 @@ def local_up(
         seed=seed,
         auth_mode=auth_mode,
         api_key=api_key,
+        parameters=parameters,
     )
     stack = LocalCloud(settings, log=lambda line: click.echo(line, err=True))
     try:

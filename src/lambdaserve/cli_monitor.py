@@ -27,7 +27,7 @@ def _text(results: list[dict[str, Any]]) -> str:
         )
         rows = ([r["prediction"]] if r["prediction"] else []) + r["features"]
         lines += [
-            f"  {f.get('name', 'prediction'):<22} {f['measure'].upper():<4} {f['value']:>8.3f}  "
+            f"  {f.get('name', 'prediction'):<24} {f['measure'].upper():<4} {f['value']:>8.3f}  "
             f"{MARK.get(f['status'], f['status'])}"
             for f in rows
         ]

@@ -171,9 +171,9 @@ def _numeric(name: str, base: dict[str, Any], column: np.ndarray, t: Thresholds)
     low, high = base.get("min", -math.inf), base.get("max", math.inf)
     outside = float(np.mean((finite < low) | (finite > high))) if len(finite) else 0.0
     missing = 1 - len(finite) / len(numbers) if len(numbers) else 0.0
-    labels = [f"≤ {edges[0]:g}"] if edges else ["all"]
-    labels += [f"{a:g} to {b:g}" for a, b in itertools.pairwise(edges)]
-    labels += [f"> {edges[-1]:g}"] if edges else []
+    labels = [f"≤ {edges[0]:.3g}"] if edges else ["all"]
+    labels += [f"{a:.3g}-{b:.3g}" for a, b in itertools.pairwise(edges)]
+    labels += [f"> {edges[-1]:.3g}"] if edges else []
     return _verdict(
         FeatureDrift(
             name,
@@ -277,10 +277,11 @@ def _prediction(outputs: dict[str, Any], window: Window, t: Thresholds) -> Featu
         column = np.empty(len(window.predictions), dtype=object)
         column[:] = [str(p) for p in window.predictions]
         base = {"frequencies": outputs["frequencies"], "missing_rate": 0.0}
-        out = _category("prediction", base, column, t)
+        out = _category("prediction (class mix)", base, column, t)
     else:
         values = window.scores if outputs["of"] == "score" else window.predictions
         base = {"deciles": outputs["deciles"], "missing_rate": 0.0}
-        out = _numeric(outputs["of"], base, np.asarray(values, dtype=float), t)
+        name = f"prediction ({outputs['of']})"
+        out = _numeric(name, base, np.asarray(values, dtype=float), t)
     out.status = t.status(out.measure, out.value, prediction=True)
     return out

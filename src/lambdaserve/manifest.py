@@ -10,6 +10,7 @@ from typing import Any, Literal, cast
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
+REGISTRY_PREFIX = "models"  # s3://<registry>/models/<name>/<version>/manifest.json
 MODEL_FILE = "model.joblib"
 
 FeatureType = Literal["number", "integer", "boolean", "category"]

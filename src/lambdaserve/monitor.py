@@ -18,12 +18,15 @@ from typing import Any
 
 from lambdaserve import drift
 from lambdaserve.capture import MARKER
-from lambdaserve.manifest import Manifest
+from lambdaserve.manifest import MANIFEST_FILE, REGISTRY_PREFIX, Manifest
 
 CAPTURE_PREFIX = "capture/"
 REPORT_PREFIX = "monitoring/"
 _WINDOW = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+# S3 keeps LastModified to the second, and clocks differ a little: an object written in the
+# window's first second must not be skipped. Records are filtered by their own time anyway.
+LAST_MODIFIED_SLACK = dt.timedelta(minutes=5)
 
 
 class MonitorError(ValueError):
@@ -114,7 +117,7 @@ class CaptureReader:
                     continue
                 found = (str(record["model"]), str(record["model_version"]))
                 window = out.setdefault(found, drift.Window(list(record["features"])))
-                _append(window, record)
+                add_record(window, record)
         return out
 
     def _keys(self, start: dt.datetime, model: str | None, version: str | None) -> Iterator[str]:
@@ -124,7 +127,7 @@ class CaptureReader:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if item["LastModified"] < start:
+                if item["LastModified"] < start - LAST_MODIFIED_SLACK:
                     continue
                 if model and "model=" in key and f"model={model}/" not in key:
                     continue
@@ -151,7 +154,7 @@ class CaptureReader:
         )
 
 
-def _append(window: drift.Window, record: dict[str, Any]) -> None:
+def add_record(window: drift.Window, record: dict[str, Any]) -> None:
     names = list(record["features"])
     order = None if names == window.features else [names.index(n) for n in window.features]
     for row in record["rows"]:
@@ -190,7 +193,10 @@ class Monitor:
             result = {
                 "model": name,
                 "version": number,
-                "window": {"start": start.isoformat(), "end": end.isoformat()},
+                "window": {
+                    "start": start.isoformat(timespec="seconds"),
+                    "end": end.isoformat(timespec="seconds"),
+                },
                 "thresholds": self.thresholds.__dict__,
                 **verdict,
                 "report_uri": None,
@@ -213,7 +219,8 @@ class ReportStore:
         from lambdaserve.report_html import render
 
         folder = f"{self.prefix}{result['model']}/{result['version']}/"
-        stamp = result["window"]["end"].replace(":", "").replace("+0000", "Z")
+        end = dt.datetime.fromisoformat(result["window"]["end"])
+        stamp = end.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")  # sorts by time, no colons
         html = render(result).encode("utf-8")
         body = json.dumps(result, indent=2).encode("utf-8")
         for name in (stamp, "latest"):
@@ -248,6 +255,23 @@ class ReportStore:
         return body
 
 
+def registry_manifests(s3: Any, bucket: str) -> Callable[[str, str], Manifest]:
+    """Reads a version's manifest (its baseline) from the registry, without the registry
+    module: the monitor needs one object per model version, read-only."""
+
+    def read(name: str, version: str) -> Manifest:
+        key = f"{REGISTRY_PREFIX}/{name}/{version}/{MANIFEST_FILE}"
+        try:
+            raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # NoSuchKey, AccessDenied: the verdict cannot be made
+            raise MonitorError(
+                f"no manifest for {name} v{version} in s3://{bucket}: {exc}"
+            ) from None
+        return Manifest.from_dict(json.loads(raw))
+
+    return read
+
+
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     """The documented `--json` shape of one result (the report holds the plots' data too)."""
     keep = (
@@ -267,6 +291,6 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "rows": result["rows"],
         "status": result["status"],
         "features": [{k: f[k] for k in keep} for f in result["features"]],
-        "prediction": {k: prediction[k] for k in keep if k != "name"} if prediction else None,
+        "prediction": {k: prediction[k] for k in keep} if prediction else None,
         "report_uri": result["report_uri"],
     }

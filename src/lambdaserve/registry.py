@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from lambdaserve.manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+from lambdaserve.manifest import MANIFEST_FILE, MODEL_FILE, REGISTRY_PREFIX, Manifest
 from lambdaserve.manifest import to_bytes as manifest_bytes_of
 from lambdaserve.serving import ModelLoadError, Predictor
 from lambdaserve.signing import SIGNATURE_FILE
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from lambdaserve.signing import ManifestSigner
 
-PREFIX = "models"
+PREFIX = REGISTRY_PREFIX
 LAYER_PREFIX = "lambdaserve-model"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Fixed zip timestamps: the same bundle always gives the same layer.zip bytes.

@@ -98,6 +98,8 @@ JS {t.get("js_warn", "")} / {t.get("js_drift", "")} (categories), prediction
 {t.get("min_rows", "")} rows.</div>
 <table><tr><th>what</th><th>measure</th><th>value</th><th>verdict</th></tr>{rows}</table>
 <div class="legend muted">bars: share of rows per bin<span style="background:#8c959f"></span>
-baseline (the bundle's sample)<span style="background:#0969da"></span>this window</div>
+baseline (the bundle's sample)<span style="background:#1a7f37"></span>this window, coloured
+by its verdict (<span style="background:#9a6700"></span>warn <span style="background:#cf222e">
+</span>drift)</div>
 <div class="grid">{cards}</div></body></html>
 """

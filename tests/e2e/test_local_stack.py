@@ -3,6 +3,7 @@ CLI against it in others, exactly as a user would run them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -117,6 +118,9 @@ def stack(sam_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "20261126",
             "--build-dir",
             str(sam_build),
+            # Every request captured: the monitoring tests count rows exactly.
+            "--parameter",
+            "CaptureSampleRate=1",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -467,6 +471,90 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_answer(stack: Running) ->
     assert generated, summary[-3000:]
     print(f"schemathesis: {generated[1]} generated cases, no failure")
     assert int(generated[1]) >= 1000
+
+
+def _send(stack: Running, rows: int, seed: int, mix: str) -> str:
+    """Requests of 250 customers drawn from `mix`; returns the time just before the first."""
+    from lambdaserve import sample
+
+    since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    records, _ = sample.generate(rows, seed, mix)
+    for start in range(0, rows, 250):
+        status, _, _ = stack.call("/predict", {"instances": records[start : start + 250]})
+        assert status == 200
+    return since
+
+
+def _monitor(stack: Running, since: str, rows: int) -> dict[str, Any]:
+    """`monitor run --json` until the window holds `rows` captured rows (the logs reach S3
+    through the subscription about a second after the requests)."""
+    deadline = time.monotonic() + 60
+    while True:
+        done = stack.cli("monitor", "run", "--since", since, "--json")
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        results = answer if isinstance(answer, list) else [answer]
+        best: dict[str, Any] = max(results, key=lambda r: r["rows"], default={"rows": 0})
+        if best["rows"] >= rows or time.monotonic() > deadline:
+            assert best["rows"] == rows
+            return best
+        time.sleep(1)
+
+
+def test_traffic_like_the_training_data_raises_no_drift(stack: Running) -> None:
+    result = _monitor(stack, _send(stack, 2000, 301, "training"), 2000)
+    assert result["status"] == "ok"
+    assert {f["name"]: f["status"] for f in result["features"]} == dict.fromkeys(
+        ["recency_days", "frequency_90d", "monetary_90d", "sessions_7d", "cart_adds_7d",
+         "discount_pct", "device", "channel"], "ok"
+    )  # fmt: skip
+    assert result["prediction"]["status"] == "ok"
+
+
+def test_a_black_friday_mix_flags_the_shifted_features_and_the_report_shows_them(
+    stack: Running, tmp_path: Path
+) -> None:
+    result = _monitor(stack, _send(stack, 2000, 302, "black-friday"), 2000)
+    assert result["status"] == "drift"
+    assert {f["name"] for f in result["features"] if f["status"] == "drift"} == {
+        "discount_pct",
+        "device",
+    }
+    assert result["prediction"]["status"] == "drift"
+    assert result["report_uri"].startswith("s3://lambdaserve-local-monitoring/monitoring/")
+    emf = [line for line in stack.logs if '"PredictionDrift"' in line and "MonitorFunction" in line]
+    assert emf, "the monitor emits its metrics as EMF lines"
+    page = tmp_path / "report.html"
+    done = stack.cli("monitor", "report", "--out", str(page))
+    assert done.returncode == 0, done.stderr
+    assert "discount_pct" in page.read_text(encoding="utf-8")
+    _assert_plots_render(page, tmp_path / "report.png")
+
+
+def _assert_plots_render(page: Path, png: Path) -> None:
+    """The page in headless Chromium: its bars are on the screenshot (baseline grey, drift
+    red, ok green)."""
+    import shutil
+
+    from PIL import Image
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("LAMBDASERVE_REQUIRE_CHROMIUM"):
+            pytest.fail("no chromium on PATH (.ci/run installs Debian's)")
+        pytest.skip("no chromium on PATH: apt-get install chromium")
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={png.parent / 'chromium'}", "--hide-scrollbars",
+         "--window-size=1200,1500", f"--screenshot={png}", page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    with Image.open(png) as image:
+        colours = {rgb: n for n, rgb in image.convert("RGB").getcolors(maxcolors=2**24) or []}
+    for name, rgb in (("baseline", (140, 149, 159)), ("drift", (207, 34, 46)),
+                      ("ok", (26, 127, 55))):  # fmt: skip
+        assert colours.get(rgb, 0) > 2000, f"no {name} bars on the screenshot"
 
 
 def test_shutdown_leaves_no_process_behind(stack: Running) -> None:

@@ -12,7 +12,9 @@ import http.client
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lambdaserve.local.http import HOP_HEADERS, FrontServer, QuietHandler, free_port
@@ -108,3 +110,32 @@ def function_and_qualifier(name: str, qualifier: str | None) -> tuple[str, str |
     if len(parts) == 2:  # name:qualifier
         return parts[0], parts[1]
     return name, qualifier
+
+
+class EndpointClients:
+    """boto3 clients of an endpoint (`direct`: moto itself, skipping the proxy hop).
+
+    Built once and shared: the gateway reads the alias on every request, and a new session
+    and client cost far more CPU than the call (botocore clients are thread-safe; sessions
+    are not, so they are only made under the lock)."""
+
+    def __init__(self, endpoint: AwsEndpoint, region: str, credentials: dict[str, str]) -> None:
+        self.endpoint, self.region, self.credentials = endpoint, region, credentials
+        self._clients: dict[tuple[str, bool], Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, direct: bool = False) -> Any:
+        import boto3
+
+        with self._lock:
+            if (name, direct) not in self._clients:
+                url = self.endpoint.moto_url if direct else self.endpoint.url
+                session = boto3.session.Session(
+                    region_name=self.region,
+                    aws_access_key_id=self.credentials["aws_access_key_id"],
+                    aws_secret_access_key=self.credentials["aws_secret_access_key"],
+                )
+                self._clients[name, direct] = session.client(  # type: ignore[call-overload]
+                    name, endpoint_url=url
+                )
+            return self._clients[name, direct]

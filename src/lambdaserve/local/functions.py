@@ -30,10 +30,11 @@ class LocalFunctions:
         credentials: Callable[[], dict[str, str]],
         state_dir: Path,
         log: Callable[[str], None] = print,
+        output: Callable[[VersionConfig, str], None] | None = None,
     ) -> None:
         self.code_dirs, self.lam, self.layers = code_dirs, lambda_client, layers
         self.credentials = credentials
-        self.pool = WorkerPool(self._configure, state_dir, log)
+        self.pool = WorkerPool(self._configure, state_dir, log, output)
         self._referenced: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 

@@ -11,24 +11,22 @@ from __future__ import annotations
 import io
 import secrets
 import string
-import threading
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import boto3
 
 from lambdaserve.deploy import Deployer
 from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.batch import create_state_machine, state_machine_definition
-from lambdaserve.local.endpoint import AwsEndpoint
+from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
 from lambdaserve.local.functions import LocalFunctions
 from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.layers import LayerFolders
+from lambdaserve.local.logs import LocalLogs, create_capture_path
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.registry import Registry
@@ -41,6 +39,9 @@ FUNCTION = "lambdaserve-local-PredictFunction"
 BATCH_FUNCTION = "lambdaserve-local-BatchFunction"
 BATCH_BUCKET = "lambdaserve-local-batch"
 STATE_MACHINE = "lambdaserve-local-BatchScoring"
+MONITOR_FUNCTION = "lambdaserve-local-MonitorFunction"
+MONITORING_BUCKET = "lambdaserve-local-monitoring"
+PREDICT_LOG_GROUP = f"/aws/lambda/{FUNCTION}"
 SSM_PREFIX = stack_prefix("lambdaserve-local")
 REGION = "us-east-1"
 # moto's placeholder credentials: the local endpoint accepts any and holds nothing real.
@@ -61,6 +62,7 @@ class Settings:
     seed: int | None = None
     auth_mode: str | None = None  # None: the template's AuthMode
     api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
 
 
 def zip_files(files: dict[str, str | bytes]) -> bytes:
@@ -78,13 +80,24 @@ class LocalCloud:
     def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
         self.settings = settings
         self.log = log
-        self.built = BuiltFunction.from_build(settings.build_dir, settings.function_id)
-        self.batch = BuiltFunction.from_build(settings.build_dir, "BatchFunction")
+        overrides = settings.parameters
+        self.built = BuiltFunction.from_build(settings.build_dir, settings.function_id, overrides)
+        self.batch = BuiltFunction.from_build(settings.build_dir, "BatchFunction", overrides)
+        self.monitor = BuiltFunction.from_build(settings.build_dir, "MonitorFunction", overrides)
         self.state_machine_arn = ""
         self.template = load_template(Path(settings.build_dir) / "template.yaml")
         self.layers = LayerFolders(settings.state_dir / "layers", lambda: self.registry)
+        # As Lambda does: what the predict function writes reaches its log group, whose
+        # subscription takes capture records through Firehose to the monitoring bucket.
+        self.logs = LocalLogs(
+            lambda: self.client("logs", direct=True), {FUNCTION: PREDICT_LOG_GROUP}, log
+        )
         self.functions = LocalFunctions(
-            {FUNCTION: self.built.code_dir, BATCH_FUNCTION: self.batch.code_dir},
+            {
+                FUNCTION: self.built.code_dir,
+                BATCH_FUNCTION: self.batch.code_dir,
+                MONITOR_FUNCTION: self.monitor.code_dir,
+            },
             lambda: self.client("lambda", direct=True),
             self.layers,
             lambda: {
@@ -94,39 +107,23 @@ class LocalCloud:
             },
             settings.state_dir,
             log,
+            self.logs,
         )
         self.pool = self.functions.pool
         self.endpoint = AwsEndpoint(settings.aws_port, self.functions.invoke)
-        self._clients: dict[tuple[str, bool], Any] = {}
-        self._clients_lock = threading.Lock()
+        self.clients = EndpointClients(self.endpoint, REGION, CREDENTIALS)
         self.gateway: Gateway | None = None
         self.signing_key = ""
-        self.parameters = TemplateResolver(self.template).values
+        self.parameters = TemplateResolver(self.template, settings.parameters).values
         self.auth_mode = settings.auth_mode or self.parameters.get("AuthMode", "NONE")
         self.api_key = ""
         if self.auth_mode == "API_KEY":
             alphabet = string.ascii_letters + string.digits
             self.api_key = settings.api_key or "".join(secrets.choice(alphabet) for _ in range(40))
 
-    # -- AWS clients -------------------------------------------------------------------
     def client(self, name: str, direct: bool = False) -> Any:
-        """A client of the local endpoint (`direct`: moto itself, skipping the proxy hop).
-
-        Built once and shared: the gateway reads the alias on every request, and a new
-        session and client cost far more CPU than the call (botocore clients are
-        thread-safe; sessions are not, so they are only made under the lock)."""
-        with self._clients_lock:
-            if (name, direct) not in self._clients:
-                url = self.endpoint.moto_url if direct else self.endpoint.url
-                session = boto3.session.Session(
-                    region_name=REGION,
-                    aws_access_key_id=CREDENTIALS["aws_access_key_id"],
-                    aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
-                )
-                self._clients[name, direct] = session.client(  # type: ignore[call-overload]
-                    name, endpoint_url=url
-                )
-            return self._clients[name, direct]
+        """A client of the local endpoint (`direct`: moto itself), built once and shared."""
+        return self.clients(name, direct)
 
     @property
     def registry(self) -> Registry:
@@ -153,6 +150,7 @@ class LocalCloud:
         self.endpoint.start()
         self._create_function()
         self._create_batch()
+        self._create_monitoring()
         init_parameters(self.client("ssm"), SSM_PREFIX)
         bundle = self.settings.bundle or self._train_sample()
         published = self.registry.publish(bundle, "local")
@@ -182,6 +180,7 @@ class LocalCloud:
         if self.gateway is not None:
             self.gateway.stop()
         self.pool.stop_all()
+        self.logs.stop()
         self.endpoint.stop()
 
     def curl_auth(self) -> str:
@@ -206,6 +205,8 @@ class LocalCloud:
             "LAMBDASERVE_BATCH_FUNCTION": BATCH_FUNCTION,
             "LAMBDASERVE_BATCH_STATE_MACHINE": self.state_machine_arn,
             "LAMBDASERVE_BATCH_BUCKET": BATCH_BUCKET,
+            "LAMBDASERVE_MONITOR_FUNCTION": MONITOR_FUNCTION,
+            "LAMBDASERVE_MONITORING_BUCKET": MONITORING_BUCKET,
             **({"LAMBDASERVE_API_KEY": self.api_key} if self.api_key else {}),
         }
 
@@ -241,7 +242,11 @@ class LocalCloud:
         self._publish(FUNCTION, self.built, {FOLLOWER_ENV: BATCH_FUNCTION})
 
     def _publish(
-        self, name: str, built: BuiltFunction, extra: dict[str, str] | None = None
+        self,
+        name: str,
+        built: BuiltFunction,
+        extra: dict[str, str] | None = None,
+        alias: bool = True,
     ) -> None:
         """The function as `sam deploy` leaves it: version 1 behind the alias `live`."""
         lam = self.client("lambda", direct=True)
@@ -260,7 +265,8 @@ class LocalCloud:
             Timeout=built.timeout_s,
             Publish=True,
         )
-        lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+        if alias:
+            lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
 
     def _create_batch(self) -> None:
         """The batch function, its bucket and the BatchScoring state machine, which moto's own
@@ -280,6 +286,22 @@ class LocalCloud:
             self._role,
             self.endpoint.moto_url,
             self.endpoint.port,
+        )
+
+    def _create_monitoring(self) -> None:
+        """As template.yaml: the capture path into the monitoring bucket, the monitor."""
+        create_capture_path(
+            lambda name: self.client(name, direct=True),
+            self.logs,
+            MONITORING_BUCKET,
+            PREDICT_LOG_GROUP,
+            self._role,
+        )
+        self._publish(
+            MONITOR_FUNCTION,
+            self.monitor,
+            {"MONITORING_BUCKET": MONITORING_BUCKET, "REGISTRY_BUCKET": BUCKET},
+            alias=False,
         )
 
     def _routes(self) -> list[Route]:

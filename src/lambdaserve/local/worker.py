@@ -104,6 +104,8 @@ class Worker:
     config: VersionConfig
     runtime_dir: Path
     log: Callable[[str], None] = print
+    # Each line the function writes, as Lambda hands it to CloudWatch Logs (local/logs.py).
+    output: Callable[[VersionConfig, str], None] | None = None
     python: str = field(default_factory=base_python)
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _reader: int = -1
@@ -166,7 +168,10 @@ class Worker:
 
     def _pump(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
-            self.log(f"[{self.label}] {raw.decode('utf-8', 'replace').rstrip()}")
+            line = raw.decode("utf-8", "replace").rstrip()
+            if self.output is not None:
+                self.output(self.config, line)
+            self.log(f"[{self.label}] {line}")
 
     def _read_line(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -248,10 +253,12 @@ class WorkerPool:
         configure: Callable[[str, str], VersionConfig],
         state_dir: Path,
         log: Callable[[str], None] = print,
+        output: Callable[[VersionConfig, str], None] | None = None,
     ) -> None:
         self.configure = configure
         self.runtime_dir = lambda_runtime_dir(state_dir / "var-runtime")
         self.log = log
+        self.output = output
         self._workers: dict[tuple[str, str], Worker] = {}
         self._lock = threading.Lock()
 
@@ -260,7 +267,7 @@ class WorkerPool:
             key = (function, version)
             if key not in self._workers:
                 self._workers[key] = Worker(
-                    self.configure(function, version), self.runtime_dir, self.log
+                    self.configure(function, version), self.runtime_dir, self.log, self.output
                 )
             return self._workers[key]
 
