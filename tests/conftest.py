@@ -57,6 +57,28 @@ def second_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def quiet_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quiet failure: the sample model trained on labels that hide most buyers. It answers
+    as fast and as cleanly as the good one, and predicts "no purchase" for nearly everyone."""
+    import numpy as np
+
+    from lambdaserve.bundle import make_bundle
+    from lambdaserve.manifest import parse_features
+    from lambdaserve.schema import RequestParser
+
+    records, labels = sample.generate(20_000, 9)
+    hidden = labels & (np.random.default_rng(1).random(len(labels)) < 0.15)
+    parser = RequestParser(parse_features(sample.SPEC["features"]), max_rows=len(records))
+    matrix = parser.parse({"instances": records})
+    model = sample.pipeline(9).fit(matrix[:16_000], hidden[:16_000])
+    out = tmp_path_factory.mktemp("quiet-bundle")
+    make_bundle(
+        model, name=sample.NAME, spec=sample.SPEC, sample_rows=records[16_000:], out_dir=out
+    )
+    return out
+
+
 @pytest.fixture
 def second_bundle(second_bundle_session: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(second_bundle_session, tmp_path / "second"))

@@ -27,6 +27,7 @@ from lambdaserve.invoker import LambdaInvoker
 from lambdaserve.live_parameters import stack_prefix
 from lambdaserve.manifest import ManifestError
 from lambdaserve.registry import Registry, RegistryError
+from lambdaserve.rollout import NoRolloutError
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV, UntrustedModelError, resolve_signing_key
 from lambdaserve.versions import function_env
@@ -223,6 +224,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (NothingToRollBackError, 5),
     (AlreadyServingError, 5),
     (BatchRunFailedError, 6),
+    (NoRolloutError, 5),
 )
 
 

@@ -16,6 +16,7 @@ from lambdaserve.cli_context import (
     run,
     services_of,
 )
+from lambdaserve.cli_rollout import rollout, rollout_options, rollout_plan, rollout_text
 
 
 @click.command("publish")
@@ -79,8 +80,8 @@ def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
 
 
 @click.command("deploy")
-@click.argument("name")
-@click.argument("version")
+@click.argument("name", required=False)
+@click.argument("version", required=False)
 @click.option(
     "--canary",
     "canary",
@@ -89,28 +90,43 @@ def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
     help="route this percentage to the new version; the rest stays",
 )
 @click.option("--reason", default="", help="why, for the deployment history")
+@rollout_options
+@json_option
 @insecure_option
 @click.pass_context
 def deploy(
     ctx: click.Context,
-    name: str,
-    version: str,
+    /,
+    name: str | None,
+    version: str | None,
     canary: float | None,
     reason: str,
+    as_json: bool,
     insecure_skip_verify: bool,
+    **rollout_given: Any,
 ) -> None:
     """Verify a published model, pin it in a new function version, validate it, move the
-    alias."""
+    alias. With --steps, the canary judge moves it on step by step (README: Releasing)."""
+    services = services_of(ctx)
+    if rollout_given["steps"] or rollout_given["resume"]:
+        rollout(
+            services, name, version, canary, reason, insecure_skip_verify, as_json, **rollout_given
+        )
+        return
+    if not (name and version):
+        raise click.UsageError("deploy needs NAME VERSION")
     state = run(
-        lambda: (
-            services_of(ctx)
-            .deployer()
-            .deploy(name, version, canary, reason, insecure_skip_verify=insecure_skip_verify)
+        lambda: services.deployer().deploy(
+            name, version, canary, reason, insecure_skip_verify=insecure_skip_verify
         )
     )
-    click.echo(
-        f"{services_of(ctx).alias} -> version {state.version}"
-        + (f" with canary {state.weights}" if state.weights else "")
+    emit(
+        {"alias": services.alias, **state.to_dict()},
+        as_json,
+        lambda _: (
+            f"{services.alias} -> version {state.version}"
+            + (f" with canary {state.weights}" if state.weights else "")
+        ),
     )
 
 
@@ -149,8 +165,12 @@ def rollback(ctx: click.Context, to: str | None, reason: str, insecure_skip_veri
 @json_option
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show the alias, its version(s) and weights, and each version's model."""
-    data = run(lambda: services_of(ctx).deployer().status())
+    """Show the alias, its version(s) and weights, each version's model, and the rollout (its
+    step and the judge's last verdict) if one is running or was the last."""
+    services = services_of(ctx)
+    data = run(lambda: services.deployer().status())
+    plan = run(lambda: rollout_plan(services))
+    data["rollout"] = plan.summary() if plan else None
     emit(data, as_json, _status_text)
 
 
@@ -216,6 +236,8 @@ def _status_text(status: dict[str, Any]) -> str:
             f"v{model['version'] or '-'}  sha256 {(model['sha256'] or '-')[:12]}"
         )
         lines += [f"      layer {arn}" for arn in v["layers"]]
+    if status.get("rollout"):
+        lines.append("  " + rollout_text(status["rollout"]).replace("\n", "\n  "))
     return "\n".join(lines)
 
 

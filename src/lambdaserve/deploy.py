@@ -152,7 +152,24 @@ class Deployer:
         )
         return after
 
-    def promote(self, reason: str = "", *, insecure_skip_verify: bool = False) -> AliasState:
+    def step(self, percent: float, reason: str, judged: dict[str, Any]) -> AliasState:
+        """Move a canary's weight to `percent` (its model was verified when it was deployed)."""
+        before, ledger = self.current()
+        if not before.weights:
+            raise NoCanaryError(f"no canary on {self.alias} to step")
+        (canary,) = before.weights
+        after = AliasState(before.version, {canary: round(percent / 100, 4)})
+        model = function_env(self._config(canary)).get("MODEL_VERSION")
+        self._move(before, after, ledger, reason, model, PREVIOUSLY_VERIFIED, judged=judged)
+        return after
+
+    def promote(
+        self,
+        reason: str = "",
+        *,
+        insecure_skip_verify: bool = False,
+        judged: dict[str, Any] | None = None,
+    ) -> AliasState:
         """Verify the canary version's model again, then send all traffic to it."""
         before, ledger = self.current()
         if not before.weights:
@@ -169,11 +186,17 @@ class Deployer:
             function_env(config).get("MODEL_VERSION"),
             verification,
             config,
+            judged,
         )
         return after
 
     def rollback(
-        self, to: str | None = None, reason: str = "", *, insecure_skip_verify: bool = False
+        self,
+        to: str | None = None,
+        reason: str = "",
+        *,
+        insecure_skip_verify: bool = False,
+        judged: dict[str, Any] | None = None,
     ) -> AliasState:
         """Point the alias back at the previously live version, in one UpdateAlias call.
 
@@ -203,6 +226,7 @@ class Deployer:
             function_env(config).get("MODEL_VERSION"),
             verification,
             config,
+            judged,
         )
         return after
 
@@ -221,8 +245,10 @@ class Deployer:
         model_version: str | None,
         verification: Verification,
         config: dict[str, Any] | None = None,
+        judged: dict[str, Any] | None = None,
     ) -> None:
-        """Intent in the ledger, then the one alias write, then the records (see records.py)."""
+        """Intent in the ledger, then the one alias write, then the records (see records.py);
+        a move the canary judge decided records its verdict and figures."""
         entry = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
             "id": uuid.uuid4().hex[:8],
@@ -234,6 +260,7 @@ class Deployer:
             "model_version": model_version,
             "reason": reason,
             "verification": verification.record(),
+            **({"judge": judged} if judged else {}),
         }
         if ledger is not None and ledger.state == before:
             known = ledger

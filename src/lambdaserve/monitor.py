@@ -110,15 +110,31 @@ class CaptureReader:
     ) -> dict[tuple[str, str], drift.Window]:
         """Rows per (model, version) captured in [start, end)."""
         out: dict[tuple[str, str], drift.Window] = {}
+        for record in self.records(start, end, model, version):
+            found = (str(record["model"]), str(record["model_version"]))
+            add_record(out.setdefault(found, drift.Window(list(record["features"]))), record)
+        return out
+
+    def function_windows(self, start: dt.datetime, end: dt.datetime) -> dict[str, drift.Window]:
+        """Rows per function version captured in [start, end): a canary's two versions."""
+        out: dict[str, drift.Window] = {}
+        for record in self.records(start, end):
+            found = str(record.get("function_version"))
+            add_record(out.setdefault(found, drift.Window(list(record["features"]))), record)
+        return out
+
+    def records(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
         for key in self._keys(start, model, version):
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
             for record in capture_records(body):
-                if not self._wanted(record, start, end, model, version):
-                    continue
-                found = (str(record["model"]), str(record["model_version"]))
-                window = out.setdefault(found, drift.Window(list(record["features"])))
-                add_record(window, record)
-        return out
+                if self._wanted(record, start, end, model, version):
+                    yield record
 
     def _keys(self, start: dt.datetime, model: str | None, version: str | None) -> Iterator[str]:
         """Objects that may hold records of the window: written at or after its start (Firehose

@@ -3,6 +3,7 @@ CLI against it in others, exactly as a user would run them."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -555,6 +556,75 @@ def _assert_plots_render(page: Path, png: Path) -> None:
     for name, rgb in (("baseline", (140, 149, 159)), ("drift", (207, 34, 46)),
                       ("ok", (26, 127, 55))):  # fmt: skip
         assert colours.get(rgb, 0) > 2000, f"no {name} bars on the screenshot"
+
+
+@contextlib.contextmanager
+def _steady_traffic(stack: Running) -> Iterator[None]:
+    """Requests of 20 customers from the training distribution, back to back, as a canary
+    sees live traffic while the judge watches."""
+    from lambdaserve import sample
+
+    records, _ = sample.generate(2000, 401)
+    stop = threading.Event()
+
+    def send() -> None:
+        i = 0
+        while not stop.is_set():
+            start = (i * 20) % 1980
+            stack.call("/predict", {"instances": records[start : start + 20]})
+            i += 1
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+JUDGED = ["--steps", "10,50,100", "--interval", "5s", "--wait", "--json",
+          "--min-requests", "10", "--min-rows", "200", "--patience", "6"]  # fmt: skip
+
+
+def test_the_judge_rolls_back_a_quiet_failure_at_the_first_step(
+    stack: Running, quiet_bundle_session: Path
+) -> None:
+    published = stack.cli("publish", str(quiet_bundle_session), "--json")
+    assert published.returncode == 0, published.stderr
+    version = json.loads(published.stdout)["version"]
+    before = json.loads(stack.cli("status", "--json").stdout)["versions"]
+    with _steady_traffic(stack):
+        done = stack.cli("deploy", "retail-propensity", version, *JUDGED)
+    assert done.returncode == 8, done.stdout + done.stderr
+    plan = json.loads(done.stdout)
+    assert (plan["state"], plan["step"]) == ("rolled_back", 10)
+    assert plan["last_verdict"]["verdict"] == "fail"
+    failed = {c["name"] for c in plan["last_verdict"]["checks"] if c["status"] == "fail"}
+    assert "prediction_shift" in failed
+    status = json.loads(stack.cli("status", "--json").stdout)
+    assert [v["version"] for v in status["versions"]] == [v["version"] for v in before]
+    assert status["rollout"]["state"] == "rolled_back"
+    last = json.loads(stack.cli("history", "--json").stdout)[-1]
+    assert last["reason"].startswith("judge: prediction_shift")
+    assert last["judge"]["verdict"] == "fail"
+
+
+def test_a_good_model_goes_10_50_100_by_itself(stack: Running) -> None:
+    """The second sample model (published by the canary test), judged on live traffic."""
+    with _steady_traffic(stack):
+        done = stack.cli("deploy", "retail-propensity", "2", *JUDGED)
+    assert done.returncode == 0, done.stdout + done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["state"] == "promoted"
+    passed = [v for v in json.loads(stack.cli("history", "--json").stdout) if "judge" in v]
+    assert [(h["judge"]["step"], h["judge"]["verdict"]) for h in passed[-2:]] == [
+        (10, "pass"),
+        (50, "pass"),
+    ]
+    status, _, body = stack.call("/predict", BODY)
+    assert (status, body["model"]["version"]) == (200, "2")
+    print(f"promoted by the judge: {[h['reason'] for h in passed[-2:]]}")
 
 
 def test_shutdown_leaves_no_process_behind(stack: Running) -> None:

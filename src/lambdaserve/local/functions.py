@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -31,10 +32,12 @@ class LocalFunctions:
         state_dir: Path,
         log: Callable[[str], None] = print,
         output: Callable[[VersionConfig, str], None] | None = None,
+        measured: Callable[[str, str, str, float, bool], None] | None = None,
     ) -> None:
         self.code_dirs, self.lam, self.layers = code_dirs, lambda_client, layers
         self.credentials = credentials
         self.pool = WorkerPool(self._configure, state_dir, log, output)
+        self.measured = measured  # (function, alias, version, seconds, error) of each dispatch
         self._referenced: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -64,7 +67,16 @@ class LocalFunctions:
     def dispatch(self, function: str, version: str, event: dict[str, Any]) -> tuple[Reply, str]:
         """One API request on a version's container; with the model version it serves."""
         worker = self.pool.get(function, version)
-        reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
+        started = time.perf_counter()
+        try:
+            reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
+        except WorkerCrashedError:
+            if self.measured is not None:
+                self.measured(function, "live", version, time.perf_counter() - started, True)
+            raise
+        if self.measured is not None:
+            seconds = time.perf_counter() - started
+            self.measured(function, "live", version, seconds, bool(reply.error))
         return reply, worker.config.environment.get("MODEL_VERSION", "")
 
     def invoke(

@@ -1,6 +1,8 @@
-"""Function output into the local CloudWatch Logs, as Lambda sends it: each line an event in
-the function's log group, in a stream per version, delivered in batches about twice a second.
-moto then runs the log group's subscriptions (capture: on to Firehose, then S3)."""
+"""What Lambda sends to CloudWatch, on the local stack. Function output into CloudWatch Logs:
+each line an event in the function's log group, in a stream per version, delivered in batches
+about twice a second; moto then runs the log group's subscriptions (capture: on to Firehose,
+then S3). And Lambda's own metrics of the alias's invocations per executed version
+(Invocations, Errors, Duration), which the canary judge reads."""
 
 from __future__ import annotations
 
@@ -66,6 +68,58 @@ class LocalLogs:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+
+class LocalMetrics:
+    """AWS/Lambda metrics per executed version of an alias, put into the local CloudWatch."""
+
+    def __init__(self, client: Callable[[], Any], log: Callable[[str], None] = print) -> None:
+        self.client, self.log = client, log
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="local-metrics", daemon=True)
+
+    def __call__(
+        self, function: str, alias: str, version: str, seconds: float, error: bool
+    ) -> None:
+        dims = [
+            {"Name": "FunctionName", "Value": function},
+            {"Name": "Resource", "Value": f"{function}:{alias}"},
+            {"Name": "ExecutedVersion", "Value": version},
+        ]
+        now = dt.datetime.now(dt.UTC)
+        data = [
+            {"MetricName": "Invocations", "Value": 1.0, "Unit": "Count"},
+            {"MetricName": "Errors", "Value": float(error), "Unit": "Count"},
+            {"MetricName": "Duration", "Value": seconds * 1000, "Unit": "Milliseconds"},
+        ]
+        with self._lock:
+            self._pending += [{**d, "Dimensions": dims, "Timestamp": now} for d in data]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for start in range(0, len(pending), 500):  # PutMetricData's limit per call
+            try:
+                self.client().put_metric_data(
+                    Namespace="AWS/Lambda", MetricData=pending[start : start + 500]
+                )
+            except Exception as exc:  # the stack goes on serving without these metrics
+                self.log(f"local metrics: {exc}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
             self._thread.join(timeout=5)
         self.flush()
 

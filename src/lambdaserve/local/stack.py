@@ -26,7 +26,7 @@ from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
 from lambdaserve.local.functions import LocalFunctions
 from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.layers import LayerFolders
-from lambdaserve.local.logs import LocalLogs, create_capture_path
+from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.registry import Registry
@@ -92,6 +92,7 @@ class LocalCloud:
         self.logs = LocalLogs(
             lambda: self.client("logs", direct=True), {FUNCTION: PREDICT_LOG_GROUP}, log
         )
+        self.metrics = LocalMetrics(lambda: self.client("cloudwatch", direct=True), log)
         self.functions = LocalFunctions(
             {
                 FUNCTION: self.built.code_dir,
@@ -108,6 +109,7 @@ class LocalCloud:
             settings.state_dir,
             log,
             self.logs,
+            self.metrics,
         )
         self.pool = self.functions.pool
         self.endpoint = AwsEndpoint(settings.aws_port, self.functions.invoke)
@@ -151,6 +153,7 @@ class LocalCloud:
         self._create_function()
         self._create_batch()
         self._create_monitoring()
+        self.metrics.start()
         init_parameters(self.client("ssm"), SSM_PREFIX)
         bundle = self.settings.bundle or self._train_sample()
         published = self.registry.publish(bundle, "local")
@@ -181,6 +184,7 @@ class LocalCloud:
             self.gateway.stop()
         self.pool.stop_all()
         self.logs.stop()
+        self.metrics.stop()
         self.endpoint.stop()
 
     def curl_auth(self) -> str:
