@@ -22,11 +22,11 @@ class JudgeSettings:
       (PSI between two samples of 300 from one distribution is about 0.03 at 10 bins);
     - max_error_increase 0.01: one more failed request in a hundred than stable is a bug;
     - max_p99_ratio 1.5 plus p99_slack_ms 20: a slower model, not a noisy millisecond;
-    - max_prediction_shift 0.1, max_class_mix_shift 0.1: measured on the sample model and 1,000
-      rows of the same traffic (the models of tests/unit/test_judge.py), a model retrained on other data
-      moved the scores by 0.029 (Wasserstein-1) and the class mix by 0.056 (JS); one trained on
-      labels that hide most buyers moved them by 0.175 and 0.137. PSI is not used here: two
-      good models' scores differ in calibration enough to reach PSI 0.2;
+    - max_prediction_shift 0.1, max_class_mix_shift 0.1: on the sample model and 1,000 rows of
+      the same traffic (the models of tests/unit/test_judge.py), a model retrained on other
+      data moved the scores by 0.029 (Wasserstein-1) and the class mix by 0.056 (JS); one
+      trained on labels that hide most buyers moved them by 0.175 and 0.137. PSI is not used
+      here: two good models' scores differ in calibration enough to reach PSI 0.2;
     - max_baseline_shift 0.25 and max_drifted_features 0: the canary's outputs and inputs
       against its own bundle's sample, with the monitoring rule's significant level."""
 
