@@ -3,12 +3,15 @@ request on stdout. Lambda sends stdout to CloudWatch Logs; a subscription filter
 lines through Firehose to S3 (capture/model=<name>/version=<v>/<hour>/), where the monitor reads
 them. The predict role needs no S3 access and the request waits for no network call.
 
+`capture_records` reads them back from whichever shape Firehose wrote them in.
+
 Features marked `pii` in the manifest are erased ("*****", as Powertools' data masking erases)
 before anything is written. Whatever the log level, capture is written: it is data, not a log."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import math
 import os
@@ -84,3 +87,42 @@ class DataCapture:
                     [round(p, 6) for p in row] for row in probabilities[start:end]
                 ]
             yield record
+
+
+def capture_records(body: bytes) -> Iterator[dict[str, Any]]:
+    """The capture records in one S3 object, whichever shape Firehose wrote it in."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)  # concatenated gzip members decompress as one
+    text = body.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    index = 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return
+        try:
+            item, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:  # not ours: skip to the next line
+            newline = text.find("\n", index)
+            if newline < 0:
+                return
+            index = newline + 1
+            continue
+        if isinstance(item, dict) and "logEvents" in item:
+            for event in item["logEvents"]:
+                yield from _from_message(str(event.get("message", "")))
+        elif isinstance(item, dict) and item.get(MARKER) == 1:
+            yield item
+
+
+def _from_message(message: str) -> Iterator[dict[str, Any]]:
+    start = message.find("{")
+    if start < 0 or MARKER not in message:
+        return  # the function's other log lines share the log group
+    try:
+        item = json.loads(message[start:])
+    except json.JSONDecodeError:
+        return
+    if isinstance(item, dict) and item.get(MARKER) == 1:
+        yield item

@@ -18,7 +18,7 @@ from lambdaserve.errors import (
 )
 from lambdaserve.gate import TrustGate
 from lambdaserve.invoker import Invoker
-from lambdaserve.records import AliasState, History, Ledger, LedgerStore
+from lambdaserve.records import AliasState, History, Ledger, LedgerStore, previous_version
 from lambdaserve.registry import Registry
 from lambdaserve.trust import (
     PREVIOUSLY_VERIFIED,
@@ -203,7 +203,9 @@ class Deployer:
         Function versions are immutable, so one verified when it went live is not verified
         again; one that went live with --insecure-skip-verify needs that flag again."""
         before, ledger = self.current()
-        target = to or (before.version if before.weights else self._previous(before, ledger))
+        target = to or (
+            before.version if before.weights else previous_version(before, ledger, self.history)
+        )
         if target is None:
             raise NothingToRollBackError(
                 f"no earlier version of {self.alias} in the deployment history: use --to VERSION"
@@ -266,7 +268,7 @@ class Deployer:
             known = ledger
         else:  # first change, or the alias was moved outside lambdaserve: start from the alias
             previous = (ledger.previous if ledger else None) if before.weights else None
-            known = Ledger(before, previous or self._previous(before, ledger), None)
+            known = Ledger(before, previous or previous_version(before, ledger, self.history), None)
         self.ledger.write(Ledger(known.state, known.previous, entry))
         self.lam.update_alias(
             FunctionName=self.function,
@@ -302,23 +304,6 @@ class Deployer:
             return dict(self.lam.get_function_configuration(FunctionName=self.function))
         config = self.lam.get_function_configuration(FunctionName=self.function, Qualifier=version)
         return dict(config)
-
-    def _previous(self, now: AliasState, ledger: Ledger | None) -> str | None:
-        """The version that served alone before the current one took over."""
-        if ledger is not None and ledger.state is not None:
-            if ledger.state == now:
-                return ledger.previous
-            # Moved outside lambdaserve (a `sam deploy`): back to what we last recorded.
-            return ledger.state.version if ledger.state.version != now.version else None
-        return self._previous_from_history(now.version)
-
-    def _previous_from_history(self, current: str) -> str | None:
-        """For an alias last moved before the ledger existed: one read per history entry."""
-        for entry in reversed(self.history.entries()):
-            to, came_from = entry["to"], entry["from"]["version"]
-            if to["version"] == current and not to["weights"] and came_from != current:
-                return str(came_from)
-        return None
 
     def _write_ssm(self, config: dict[str, Any]) -> None:
         """Record what now serves where `sam deploy` reads it (template.yaml)."""

@@ -9,7 +9,6 @@ extraction, as template.yaml configures it)."""
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdaserve import drift
-from lambdaserve.capture import MARKER
+from lambdaserve.capture import capture_records
 from lambdaserve.manifest import MANIFEST_FILE, REGISTRY_PREFIX, Manifest
 
 CAPTURE_PREFIX = "capture/"
@@ -52,45 +51,6 @@ def parse_window(
     if start >= now:
         raise MonitorError(f"the window starts at {start.isoformat()}, not before now")
     return start, now
-
-
-def capture_records(body: bytes) -> Iterator[dict[str, Any]]:
-    """The capture records in one S3 object, whichever shape Firehose wrote it in."""
-    if body[:2] == b"\x1f\x8b":
-        body = gzip.decompress(body)  # concatenated gzip members decompress as one
-    text = body.decode("utf-8", "replace")
-    decoder = json.JSONDecoder()
-    index = 0
-    while True:
-        while index < len(text) and text[index].isspace():
-            index += 1
-        if index >= len(text):
-            return
-        try:
-            item, index = decoder.raw_decode(text, index)
-        except json.JSONDecodeError:  # not ours: skip to the next line
-            newline = text.find("\n", index)
-            if newline < 0:
-                return
-            index = newline + 1
-            continue
-        if isinstance(item, dict) and "logEvents" in item:
-            for event in item["logEvents"]:
-                yield from _from_message(str(event.get("message", "")))
-        elif isinstance(item, dict) and item.get(MARKER) == 1:
-            yield item
-
-
-def _from_message(message: str) -> Iterator[dict[str, Any]]:
-    start = message.find("{")
-    if start < 0 or MARKER not in message:
-        return  # the function's other log lines share the log group
-    try:
-        item = json.loads(message[start:])
-    except json.JSONDecodeError:
-        return
-    if isinstance(item, dict) and item.get(MARKER) == 1:
-        yield item
 
 
 @dataclass

@@ -128,3 +128,18 @@ class LedgerStore:
             Body=json.dumps(ledger.to_dict()).encode(),
             ContentType="application/json",
         )
+
+
+def previous_version(now: AliasState, ledger: Ledger | None, history: History) -> str | None:
+    """The version that served alone before the current one took over."""
+    if ledger is not None and ledger.state is not None:
+        if ledger.state == now:
+            return ledger.previous
+        # Moved outside lambdaserve (a `sam deploy`): back to what we last recorded.
+        return ledger.state.version if ledger.state.version != now.version else None
+    # An alias last moved before the ledger existed: one read per history entry.
+    for entry in reversed(history.entries()):
+        to, came_from = entry["to"], entry["from"]["version"]
+        if to["version"] == now.version and not to["weights"] and came_from != now.version:
+            return str(came_from)
+    return None

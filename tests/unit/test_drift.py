@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from lambdaserve import drift, sample
-from lambdaserve.capture import DataCapture
-from lambdaserve.monitor import MonitorError, add_record, capture_records, parse_window
+from lambdaserve.capture import DataCapture, capture_records
+from lambdaserve.monitor import MonitorError, add_record, parse_window
 from lambdaserve.report_html import render
 from lambdaserve.serving import Predictor
 

@@ -4,10 +4,12 @@ endpoint — every caller (gateway, CLI, Step Functions) reaches the same worker
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 from lambdaserve.local.endpoint import function_and_qualifier
 from lambdaserve.local.gateway import pick_version
 from lambdaserve.local.layers import LayerFolders
+from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
 from lambdaserve.records import AliasState
 
@@ -102,3 +105,39 @@ class LocalFunctions:
         if reply.error:
             return json.dumps(reply.error).encode(), "Unhandled", version
         return json.dumps(reply.response).encode(), None, version
+
+
+def zip_files(files: dict[str, str | bytes]) -> bytes:
+    """A small zip made in memory (layer and code placeholders for moto)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def create_function(
+    lam: Any,
+    name: str,
+    built: BuiltFunction,
+    role: str,
+    layers: list[str],
+    environment: dict[str, str],
+    alias: bool,
+) -> None:
+    """A built function in moto as `sam deploy` leaves it: version 1, behind `live` if asked
+    (moto stores the code; the workers run the build output's folders)."""
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler=built.handler,
+        Code={"ZipFile": zip_files({"README": "code from the sam build output"})},
+        Layers=layers,
+        Environment={"Variables": environment},
+        MemorySize=built.memory_mb,
+        Timeout=built.timeout_s,
+        Publish=True,
+    )
+    if alias:
+        lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")

@@ -8,10 +8,8 @@ and API Gateway for the template's routes.
 
 from __future__ import annotations
 
-import io
 import secrets
 import string
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ from lambdaserve.live_parameters import init_parameters, stack_prefix
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.batch import create_state_machine, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
-from lambdaserve.local.functions import LocalFunctions
+from lambdaserve.local.functions import LocalFunctions, create_function, zip_files
 from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
@@ -63,15 +61,6 @@ class Settings:
     auth_mode: str | None = None  # None: the template's AuthMode
     api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
-
-
-def zip_files(files: dict[str, str | bytes]) -> bytes:
-    """A small zip made in memory (layer and code placeholders for moto)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 class LocalCloud:
@@ -252,25 +241,13 @@ class LocalCloud:
         extra: dict[str, str] | None = None,
         alias: bool = True,
     ) -> None:
-        """The function as `sam deploy` leaves it: version 1 behind the alias `live`."""
-        lam = self.client("lambda", direct=True)
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=self._role,
-            Handler=built.handler,
-            Code={"ZipFile": zip_files({"README": "code from the sam build output"})},
-            Layers=self._layers,
-            # As template.yaml does: the function names the key deploys must verify with.
-            Environment={
-                "Variables": {**built.environment, KEY_ENV: self.signing_key, **(extra or {})}
-            },
-            MemorySize=built.memory_mb,
-            Timeout=built.timeout_s,
-            Publish=True,
+        """The function as `sam deploy` leaves it (with the layers the template gives it)."""
+        layers = [arn for arn in self._layers if self.layers.known[arn] in built.layer_dirs]
+        # As template.yaml does: the function names the key deploys must verify with.
+        env = {**built.environment, KEY_ENV: self.signing_key, **(extra or {})}
+        create_function(
+            self.client("lambda", direct=True), name, built, self._role, layers, env, alias
         )
-        if alias:
-            lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
 
     def _create_batch(self) -> None:
         """The batch function, its bucket and the BatchScoring state machine, which moto's own
