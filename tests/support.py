@@ -24,8 +24,8 @@ from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
 
 from lambdaserve import manifest
 from lambdaserve.deploy import Deployer
+from lambdaserve.local.functions import zip_files
 from lambdaserve.local.layers import LayerFolders
-from lambdaserve.local.stack import zip_files
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.local.worker import VersionConfig
 from lambdaserve.records import AliasState

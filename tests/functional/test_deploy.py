@@ -15,7 +15,7 @@ from lambdaserve import manifest
 from lambdaserve.deploy import Deployer
 from lambdaserve.errors import DeployError
 from lambdaserve.live_parameters import KEYS, init_parameters
-from lambdaserve.local.stack import zip_files
+from lambdaserve.local.functions import zip_files
 from lambdaserve.records import AliasState
 from lambdaserve.signing import ManifestSigner
 

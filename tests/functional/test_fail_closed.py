@@ -16,7 +16,7 @@ from support import Account
 
 from lambdaserve.cli import main
 from lambdaserve.cli_context import Services
-from lambdaserve.local.stack import zip_files
+from lambdaserve.local.functions import zip_files
 from lambdaserve.records import AliasState
 from lambdaserve.trust import (
     UNVERIFIED_MARK,
