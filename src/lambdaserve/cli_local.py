@@ -83,6 +83,13 @@ def local() -> None:
     callback=lambda _ctx, _param, given: _parameters(given),
     help="a template parameter, as sam deploy --parameter-overrides (e.g. CaptureSampleRate=1)",
 )
+@click.option(
+    "--max-environments",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="execution environments per function at most (ReservedConcurrency, if lower, wins)",
+)
 def local_up(
     port: int,
     aws_port: int,
@@ -93,6 +100,7 @@ def local_up(
     auth_mode: str | None,
     api_key: str | None,
     parameters: dict[str, str],
+    max_environments: int,
 ) -> None:
     """Serve the template's API on 127.0.0.1:PORT through the same path as production."""
     import time
@@ -119,6 +127,7 @@ def local_up(
         auth_mode=auth_mode,
         api_key=api_key,
         parameters=parameters,
+        max_environments=max_environments,
     )
     stack = LocalCloud(settings, log=lambda line: click.echo(line, err=True))
     try:

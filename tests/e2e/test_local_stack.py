@@ -627,6 +627,55 @@ def test_a_good_model_goes_10_50_100_by_itself(stack: Running) -> None:
     print(f"promoted by the judge: {[h['reason'] for h in passed[-2:]]}")
 
 
+def test_concurrent_clients_get_environments_of_their_own(stack: Running) -> None:
+    """As Lambda scales: overlapping requests each get an environment (each with its own cold
+    start), and the response says which one served it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lambdaserve import sample
+
+    records, _ = sample.generate(5000, 601)
+    body = {"instances": records}  # about 100 ms each here: six at once overlap
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: stack.call("/predict", body), range(12)))
+    assert [status for status, _, _ in answers] == [200] * 12
+    environments = {headers["X-Lambdaserve-Environment"] for _, headers, _ in answers}
+    assert len(environments) >= 2, environments
+    version = answers[0][1]["X-Lambdaserve-Function-Version"]
+    started = [line for line in stack.logs if f"PredictFunction:{version}] INIT_START" in line]
+    assert len(started) >= len(environments)
+    print(f"12 requests, 6 at a time: environments {sorted(environments)}")
+
+
+def test_alias_switches_under_load_drop_no_request(stack: Running) -> None:
+    """Four clients while the alias moves three times: in-flight requests finish on the
+    version they started on; an environment retires only when idle."""
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            answers.append(stack.call("/predict", BODY)[0])
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for step in (["deploy", "retail-propensity", "1", "--canary", "30"], ["promote"],
+                     ["rollback"]):  # fmt: skip
+            done = stack.cli(*step)
+            assert done.returncode == 0, done.stderr
+            time.sleep(1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    failed = Counter(s for s in answers if s != 200)
+    print(f"{len(answers)} requests across canary, promote, rollback; failed: {dict(failed)}")
+    assert len(answers) > 100
+    assert not failed
+
+
 def test_shutdown_leaves_no_process_behind(stack: Running) -> None:
     marker = str(stack.state_dir)
     assert _processes_mentioning(marker), "containers run while the stack is up"

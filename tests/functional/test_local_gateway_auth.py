@@ -19,6 +19,7 @@ from botocore.credentials import Credentials
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.http import free_port
+from lambdaserve.local.pool import ThrottledError
 from lambdaserve.local.worker import Reply
 from lambdaserve.problem import TYPE_BASE
 
@@ -30,14 +31,14 @@ class Served:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def __call__(self, version: str, event: dict[str, Any]) -> tuple[Reply, str]:
+    def __call__(self, version: str, event: dict[str, Any]) -> tuple[Reply, str, int]:
         self.events.append(event)
         response = {
             "statusCode": 200,
             "headers": {"Content-Type": "application/json"},
             "body": "{}",
         }
-        return Reply(response, None, 0.0), "1"
+        return Reply(response, None, 0.0), "1", 1
 
 
 def _gateway(mode: str) -> Iterator[tuple[Gateway, Served]]:
@@ -167,10 +168,10 @@ def test_the_python_client_signs_its_requests_in_aws_iam_mode(
 ) -> None:
     from lambdaserve.client import Client, PredictionError
 
-    def answer(version: str, event: dict[str, Any]) -> tuple[Reply, str]:
+    def answer(version: str, event: dict[str, Any]) -> tuple[Reply, str, int]:
         rows = json.loads(event["body"])["instances"]
         body = {"predictions": [r["x"] for r in rows], "model": {"name": "m", "version": "1"}}
-        return Reply({"statusCode": 200, "body": json.dumps(body)}, None, 0.0), "1"
+        return Reply({"statusCode": 200, "body": json.dumps(body)}, None, 0.0), "1", 1
 
     gateway = Gateway(
         free_port(),
@@ -191,5 +192,29 @@ def test_the_python_client_signs_its_requests_in_aws_iam_mode(
         assert caught.value.status == 403
         with pytest.raises(PredictionError):
             Client(gateway.url).predict([{"x": 1}])  # unsigned
+    finally:
+        gateway.stop()
+
+
+def test_a_throttled_function_answers_503_with_retry_after_as_the_template_maps_it() -> None:
+    def throttled(version: str, event: dict[str, Any]) -> tuple[Reply, str, int]:
+        raise ThrottledError("Rate Exceeded.")
+
+    gateway = Gateway(
+        free_port(), [Route("POST", "/predict")], lambda: ("1", {}), throttled,
+        auth=make_check("NONE", set(), {}, "us-east-1"),
+    )  # fmt: skip
+    gateway.start()
+    try:
+        request = urllib.request.Request(
+            f"{gateway.url}/predict", data=b"{}", method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=30)
+        assert caught.value.code == 503
+        assert caught.value.headers["Retry-After"] == "1"
+        body = json.loads(caught.value.read())
+        assert body["type"] == TYPE_BASE + "function-unavailable"
     finally:
         gateway.stop()

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lambdaserve.local.http import HOP_HEADERS, FrontServer, QuietHandler, free_port
+from lambdaserve.local.pool import ThrottledError
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
@@ -76,17 +77,20 @@ class _EndpointHandler(QuietHandler):
         try:
             reply, error, version = endpoint.invoke(name, qualifier, payload)
         except LookupError as exc:
-            message = json.dumps({"Type": "User", "message": str(exc)}).encode()
-            headers = [
-                ("x-amzn-ErrorType", "ResourceNotFoundException"),
-                ("Content-Type", "application/json"),
-            ]
-            self.send_whole(404, headers, message)
+            self._error(404, "ResourceNotFoundException", str(exc))
+            return
+        except ThrottledError as exc:  # what Lambda answers at the concurrency limit
+            self._error(429, "TooManyRequestsException", str(exc))
             return
         headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", version)]
         if error:
             headers.append(("X-Amz-Function-Error", error))
         self.send_whole(200, headers, reply)
+
+    def _error(self, status: int, kind: str, message: str) -> None:
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        headers = [("x-amzn-ErrorType", kind), ("Content-Type", "application/json")]
+        self.send_whole(status, headers, body)
 
     def _proxy(self, body: bytes) -> None:
         endpoint: AwsEndpoint = self.server.owner

@@ -18,8 +18,9 @@ from typing import Any
 from lambdaserve.local.endpoint import function_and_qualifier
 from lambdaserve.local.gateway import pick_version
 from lambdaserve.local.layers import LayerFolders
+from lambdaserve.local.pool import WorkerPool
 from lambdaserve.local.runtime import BuiltFunction
-from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError, WorkerPool
+from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError
 from lambdaserve.records import AliasState
 
 
@@ -36,10 +37,11 @@ class LocalFunctions:
         log: Callable[[str], None] = print,
         output: Callable[[VersionConfig, str], None] | None = None,
         measured: Callable[[str, str, str, float, bool], None] | None = None,
+        limit: Callable[[str], int] = lambda _: 10,
     ) -> None:
         self.code_dirs, self.lam, self.layers = code_dirs, lambda_client, layers
         self.credentials = credentials
-        self.pool = WorkerPool(self._configure, state_dir, log, output)
+        self.pool = WorkerPool(self._configure, state_dir, log, output, limit)
         self.measured = measured  # (function, alias, version, seconds, error) of each dispatch
         self._referenced: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -67,20 +69,24 @@ class LocalFunctions:
             self.pool.retire(function, keep={v for _, v in now})
         return state.version, state.weights
 
-    def dispatch(self, function: str, version: str, event: dict[str, Any]) -> tuple[Reply, str]:
-        """One API request on a version's container; with the model version it serves."""
-        worker = self.pool.get(function, version)
-        started = time.perf_counter()
-        try:
-            reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
-        except WorkerCrashedError:
+    def dispatch(
+        self, function: str, version: str, event: dict[str, Any]
+    ) -> tuple[Reply, str, int]:
+        """One API request on an environment of the version: the reply, the model version it
+        serves, which environment (ThrottledError at the concurrency limit)."""
+        with self.pool.lease(function, version) as worker:
+            started = time.perf_counter()
+            try:
+                reply = worker.invoke(event, event.get("requestContext", {}).get("requestId"))
+            except WorkerCrashedError:
+                if self.measured is not None:
+                    self.measured(function, "live", version, time.perf_counter() - started, True)
+                raise
             if self.measured is not None:
-                self.measured(function, "live", version, time.perf_counter() - started, True)
-            raise
-        if self.measured is not None:
-            seconds = time.perf_counter() - started
-            self.measured(function, "live", version, seconds, bool(reply.error))
-        return reply, worker.config.environment.get("MODEL_VERSION", "")
+                seconds = time.perf_counter() - started
+                self.measured(function, "live", version, seconds, bool(reply.error))
+            model = worker.config.environment.get("MODEL_VERSION", "")
+            return reply, model, worker.environment
 
     def invoke(
         self, name: str, qualifier: str | None, payload: bytes
@@ -98,7 +104,8 @@ class LocalFunctions:
             # Traffic split, not a secret (bandit B311).
             version = pick_version(state.version, state.weights, random.random())  # nosec B311
         try:
-            reply = self.pool.get(function, version).invoke(json.loads(payload or b"{}"))
+            with self.pool.lease(function, version) as worker:
+                reply = worker.invoke(json.loads(payload or b"{}"))
         except WorkerCrashedError as exc:
             error = {"errorType": "Runtime.ExitError", "errorMessage": str(exc)}
             return json.dumps(error).encode(), "Unhandled", version

@@ -27,12 +27,14 @@ from lambdaserve.local.auth import (
     allow_all,
 )
 from lambdaserve.local.http import FrontServer, QuietHandler
+from lambdaserve.local.pool import ThrottledError
 from lambdaserve.local.worker import Reply, WorkerCrashedError
 from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS
 from lambdaserve.rest_event import rest_event
 
 VERSION_HEADER = "X-Lambdaserve-Function-Version"
 MODEL_HEADER = "X-Lambdaserve-Model-Version"
+ENVIRONMENT_HEADER = "X-Lambdaserve-Environment"  # which of the version's environments served
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ def pick_version(primary: str, weights: dict[str, float], draw: float) -> str:
     return primary
 
 
-# (version) -> (reply, model version); raises WorkerCrashedError
-Dispatch = Callable[[str, dict[str, Any]], tuple[Reply, str]]
+# (version) -> (reply, model version, environment); raises WorkerCrashedError, ThrottledError
+Dispatch = Callable[[str, dict[str, Any]], tuple[Reply, str, int]]
 # () -> (primary version, canary weights)
 ResolveAlias = Callable[[], tuple[str, dict[str, float]]]
 
@@ -144,11 +146,14 @@ class _GatewayHandler(QuietHandler):
         version = gateway.choose()
         served = [(VERSION_HEADER, version)]
         try:
-            reply, model_version = gateway.dispatch(version, event)
+            reply, model_version, environment = gateway.dispatch(version, event)
+        except ThrottledError:  # Lambda's 429 reaches API Gateway as an integration failure
+            self._refuse("INTEGRATION_FAILURE", "Rate Exceeded.", served)
+            return
         except WorkerCrashedError:
             self._refuse("DEFAULT_5XX", "Internal server error", served)
             return
-        served.append((MODEL_HEADER, model_version))
+        served += [(MODEL_HEADER, model_version), (ENVIRONMENT_HEADER, str(environment))]
         response = reply.response
         if reply.error or not isinstance(response, dict) or "statusCode" not in response:
             self._refuse("DEFAULT_5XX", "Internal server error", served)

@@ -61,6 +61,7 @@ class Settings:
     auth_mode: str | None = None  # None: the template's AuthMode
     api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
+    max_environments: int = 8  # per function, where no reserved concurrency is lower
 
 
 class LocalCloud:
@@ -99,6 +100,7 @@ class LocalCloud:
             log,
             self.logs,
             self.metrics,
+            self._concurrency_limit,
         )
         self.pool = self.functions.pool
         self.endpoint = AwsEndpoint(settings.aws_port, self.functions.invoke)
@@ -111,6 +113,13 @@ class LocalCloud:
         if self.auth_mode == "API_KEY":
             alphabet = string.ascii_letters + string.digits
             self.api_key = settings.api_key or "".join(secrets.choice(alphabet) for _ in range(40))
+
+    def _concurrency_limit(self, function: str) -> int:
+        """As Lambda: the predict function's ReservedConcurrency (-1: none), under a local cap
+        of execution environments per function (this machine is not Lambda's fleet)."""
+        reserved = int(self.parameters.get("ReservedConcurrency", "-1"))
+        cap = self.settings.max_environments
+        return min(reserved, cap) if function == FUNCTION and reserved >= 0 else cap
 
     def client(self, name: str, direct: bool = False) -> Any:
         """A client of the local endpoint (`direct`: moto itself), built once and shared."""

@@ -1,9 +1,10 @@
-"""Warm Lambda containers: one process per function version, started on its first request.
+"""Warm Lambda containers: processes per function version, started when a request needs one.
 
 Each worker is a clean Python 3.12 (`-I -S`) whose sys.path holds only the version's code
 folder, its layers' python/ folders and a /var/runtime stand-in, with the version's own
 environment. Like Lambda, it imports the handler once (init, the cold start) and then serves
-one request at a time; its stdout/stderr (the function's logs) go to a sink, prefixed.
+one request at a time; its stdout/stderr (the function's logs) go to a sink, prefixed. A
+version has as many of them as its concurrent requests need, up to a limit (pool.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from lambdaserve.local.process import base_python, lambda_process_env, lambda_runtime_dir
+from lambdaserve.local.process import base_python, lambda_process_env
 
 # The process Lambda would run: import the handler once (init), then serve requests from
 # stdin, one JSON line each, answering on a pipe. Asked to, it also says where every module
@@ -106,6 +107,7 @@ class Worker:
     log: Callable[[str], None] = print
     # Each line the function writes, as Lambda hands it to CloudWatch Logs (local/logs.py).
     output: Callable[[VersionConfig, str], None] | None = None
+    environment: int = 1  # which of the version's environments (the gateway says it)
     python: str = field(default_factory=base_python)
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _reader: int = -1
@@ -162,7 +164,8 @@ class Worker:
         ready = self._read_line(timeout=10 + 60)  # Lambda's init limit is 10 s; be lenient
         init = float(ready["init_seconds"])
         self.log(
-            f"[{self.label}] INIT_START pid {self._process.pid} Init Duration: {init * 1000:.1f} ms"
+            f"[{self.label}] INIT_START pid {self._process.pid} env {self.environment} "
+            f"Init Duration: {init * 1000:.1f} ms"
         )
         return init
 
@@ -243,50 +246,3 @@ class Worker:
         if self._reader >= 0:
             os.close(self._reader)
             self._reader = -1
-
-
-class WorkerPool:
-    """The containers of every function version that has been invoked."""
-
-    def __init__(
-        self,
-        configure: Callable[[str, str], VersionConfig],
-        state_dir: Path,
-        log: Callable[[str], None] = print,
-        output: Callable[[VersionConfig, str], None] | None = None,
-    ) -> None:
-        self.configure = configure
-        self.runtime_dir = lambda_runtime_dir(state_dir / "var-runtime")
-        self.log = log
-        self.output = output
-        self._workers: dict[tuple[str, str], Worker] = {}
-        self._lock = threading.Lock()
-
-    def get(self, function: str, version: str) -> Worker:
-        with self._lock:
-            key = (function, version)
-            if key not in self._workers:
-                self._workers[key] = Worker(
-                    self.configure(function, version), self.runtime_dir, self.log, self.output
-                )
-            return self._workers[key]
-
-    def retire(self, function: str, keep: set[str]) -> None:
-        """Stop the containers of versions the alias no longer routes to."""
-        with self._lock:
-            gone = [k for k in self._workers if k[0] == function and k[1] not in keep]
-            workers = [self._workers.pop(k) for k in gone]
-        for worker in workers:
-            if worker.alive:
-                self.log(f"[{worker.label}] retired: no longer referenced by the alias")
-            worker.stop()
-
-    def pids(self) -> list[int]:
-        return [w._process.pid for w in self._workers.values() if w._process and w.alive]
-
-    def stop_all(self) -> None:
-        with self._lock:
-            workers = list(self._workers.values())
-            self._workers.clear()
-        for worker in workers:
-            worker.stop()
