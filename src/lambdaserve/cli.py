@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from lambdaserve import cli_batch, cli_context, cli_local, cli_monitor, cli_release, cli_stack
+from lambdaserve import (
+    cli_batch,
+    cli_capacity,
+    cli_context,
+    cli_local,
+    cli_monitor,
+    cli_release,
+    cli_stack,
+)
 from lambdaserve.bundle import BundleError
 from lambdaserve.cli_local import build_dir_option
 from lambdaserve.manifest import ManifestError
@@ -191,6 +199,7 @@ def _pins_of(bundle_dir: Path) -> dict[str, str]:
 
 for command in (
     *cli_local.COMMANDS,
+    *cli_capacity.COMMANDS,
     *cli_release.COMMANDS,
     *cli_stack.COMMANDS,
     *cli_batch.COMMANDS,

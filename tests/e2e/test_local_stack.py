@@ -13,143 +13,24 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.running import Running, processes_mentioning, request, running_stack
 from scipy.stats import binom
-from support import ROOT, load_event
-
-from lambdaserve.local.http import free_port
+from support import load_event
 
 pytestmark = pytest.mark.build
 BODY = json.loads(load_event("predict.json")["body"])
 
 
-@dataclass
-class Running:
-    """A `lambdaserve local up` process and what it printed."""
-
-    process: subprocess.Popen[str]
-    url: str
-    env: dict[str, str]
-    state_dir: Path
-    logs: list[str] = field(default_factory=list)
-
-    def worker_pid(self, version: str) -> int:
-        pids = [
-            int(m[1])
-            for line in self.logs
-            if (m := re.search(rf"PredictFunction:{version}\] INIT_START pid (\d+)", line))
-        ]
-        assert pids, f"no container started for version {version}"
-        return pids[-1]
-
-    def call(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
-        """A request with the stack's API key, as a client of the deployed API sends it."""
-        return request(f"{self.url}{path}", body, key=self.env["LAMBDASERVE_API_KEY"], **kwargs)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "lambdaserve"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
-
-def request(
-    url: str,
-    body: Any = None,
-    *,
-    raw: bytes | None = None,
-    content_type: str = "application/json",
-    key: str | None = None,
-) -> tuple[int, dict[str, str], Any]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(
-        url,
-        data=data,
-        method="POST" if data is not None else "GET",
-        headers={"Content-Type": content_type, **({"x-api-key": key} if key else {})},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as response:
-            status, headers, payload = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, payload = error.code, dict(error.headers), error.read()
-    return status, headers, json.loads(payload) if payload else None
-
-
-def _processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def stack(sam_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    state = tmp_path_factory.mktemp("local-state")
-    port, aws_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "lambdaserve"),
-            "local",
-            "up",
-            "--port",
-            str(port),
-            "--aws-port",
-            str(aws_port),
-            "--state-dir",
-            str(state),
-            "--seed",
-            "20261126",
-            "--build-dir",
-            str(sam_build),
-            # Every request captured: the monitoring tests count rows exactly.
-            "--parameter",
-            "CaptureSampleRate=1",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    running = Running(process, "", {}, state)
-    stderr = process.stderr
-    assert stderr is not None
-    threading.Thread(
-        target=lambda: running.logs.extend(iter(stderr.readline, "")), daemon=True
-    ).start()
-    assert process.stdout is not None
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + 300
-    for line in iter(process.stdout.readline, ""):
-        if line.startswith("API: "):
-            running.url = line.split()[1]
-        if m := re.match(r"\s+export (\w+)=(\S+)", line):
-            exports[m[1]] = m[2]
-        if "Ctrl-C" in line or time.monotonic() > deadline:
-            break
-    assert running.url, "".join(running.logs)[-3000:]
-    running.env = {**os.environ, **exports}
-    yield running
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+    # Every request captured: the monitoring tests count rows exactly.
+    yield from running_stack(sam_build, tmp_path_factory, "--parameter", "CaptureSampleRate=1")
 
 
 def test_predict_answers_200_and_says_which_version_served(stack: Running) -> None:
@@ -651,11 +532,14 @@ def test_alias_switches_under_load_drop_no_request(stack: Running) -> None:
     """Four clients while the alias moves three times: in-flight requests finish on the
     version they started on; an environment retires only when idle."""
     answers: list[int] = []
+    seconds: list[float] = []
     stop = threading.Event()
 
     def client() -> None:
         while not stop.is_set():
+            started = time.perf_counter()
             answers.append(stack.call("/predict", BODY)[0])
+            seconds.append(time.perf_counter() - started)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
     for thread in threads:
@@ -671,15 +555,19 @@ def test_alias_switches_under_load_drop_no_request(stack: Running) -> None:
         for thread in threads:
             thread.join(timeout=60)
     failed = Counter(s for s in answers if s != 200)
-    print(f"{len(answers)} requests across canary, promote, rollback; failed: {dict(failed)}")
+    p50 = sorted(seconds)[len(seconds) // 2] * 1000
+    print(
+        f"{len(answers)} requests from 4 clients across canary, promote, rollback: "
+        f"failed {dict(failed)}, p50 {p50:.0f} ms"
+    )
     assert len(answers) > 100
     assert not failed
 
 
 def test_shutdown_leaves_no_process_behind(stack: Running) -> None:
     marker = str(stack.state_dir)
-    assert _processes_mentioning(marker), "containers run while the stack is up"
+    assert processes_mentioning(marker), "containers run while the stack is up"
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=60) == 0
     time.sleep(0.5)
-    assert _processes_mentioning(marker) == []
+    assert processes_mentioning(marker) == []

@@ -21,6 +21,7 @@ from lambdaserve.local.http import HOP_HEADERS, FrontServer, QuietHandler, free_
 from lambdaserve.local.pool import ThrottledError
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+PROVISIONED_PATH = re.compile(r"^/2019-09-30/functions/(?P<name>[^/]+)/provisioned-concurrency$")
 
 
 # (function name or ARN, qualifier or None, payload) -> (body, function error or None, version)
@@ -30,13 +31,20 @@ InvokeHandler = Callable[[str, str | None, bytes], tuple[bytes, str | None, str]
 class AwsEndpoint:
     """moto on a private port, fronted on `port` by a proxy that runs Lambda Invoke."""
 
-    def __init__(self, port: int, invoke: InvokeHandler, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int,
+        invoke: InvokeHandler,
+        host: str = "127.0.0.1",
+        provisioned: Any = None,  # local/provisioned.py: Lambda's API moto lacks
+    ) -> None:
         from moto.server import ThreadedMotoServer
 
         self.host, self.port = host, port
         self.moto_port = free_port()
         self._moto = ThreadedMotoServer(ip_address=host, port=self.moto_port, verbose=False)
         self.invoke = invoke
+        self.provisioned = provisioned
         self._server = FrontServer((host, port), _EndpointHandler, self)
 
     @property
@@ -66,8 +74,19 @@ class _EndpointHandler(QuietHandler):
         body = self.read_body()
         url = urlsplit(self.path)
         match = INVOKE_PATH.match(url.path)
+        endpoint: AwsEndpoint = self.server.owner
+        provisioned = PROVISIONED_PATH.match(url.path)
         if self.command == "POST" and match:
             self._invoke(unquote(match["name"]), parse_qs(url.query), body)
+        elif provisioned and endpoint.provisioned is not None:
+            name, _ = function_and_qualifier(unquote(provisioned["name"]), None)
+            status, answer = endpoint.provisioned.handle(
+                self.command, name, parse_qs(url.query), json.loads(body or b"{}")
+            )
+            headers = [("Content-Type", "application/json")]
+            if answer is not None and "__type" in answer:
+                headers.append(("x-amzn-ErrorType", answer["__type"]))
+            self.send_whole(status, headers, json.dumps(answer).encode() if answer else b"")
         else:
             self._proxy(body)
 

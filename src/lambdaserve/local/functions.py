@@ -39,11 +39,13 @@ class LocalFunctions:
         measured: Callable[[str, str, str, float, bool], None] | None = None,
         limit: Callable[[str], int] = lambda _: 10,
     ) -> None:
+        self.on_alias_change: Callable[[str], None] | None = None  # provisioned concurrency
         self.code_dirs, self.lam, self.layers = code_dirs, lambda_client, layers
         self.credentials = credentials
         self.pool = WorkerPool(self._configure, state_dir, log, output, limit)
         self.measured = measured  # (function, alias, version, seconds, error) of each dispatch
         self._referenced: set[tuple[str, str]] = set()
+        self._states: dict[str, AliasState] = {}
         self._lock = threading.Lock()
 
     def _configure(self, function: str, version: str) -> VersionConfig:
@@ -65,8 +67,12 @@ class LocalFunctions:
         with self._lock:
             gone = {k for k in self._referenced if k[0] == function} - now
             self._referenced = (self._referenced - gone) | now
+            previous = self._states.get(function)
+            self._states[function] = state
         if gone:
             self.pool.retire(function, keep={v for _, v in now})
+        if previous not in (None, state) and self.on_alias_change is not None:
+            self.on_alias_change(function)
         return state.version, state.weights
 
     def dispatch(

@@ -104,6 +104,23 @@ class WorkerPool:
                 self.log(f"[{worker.label}] retired: no longer referenced by the alias")
             worker.stop()
 
+    def prewarm(self, function: str, version: str, count: int) -> int:
+        """Initialise environments of the version ahead of traffic until `count` run (as
+        provisioned concurrency does); returns how many run."""
+        with self._lock:
+            envs = self._workers.setdefault((function, version), [])
+            while len(envs) < count:
+                worker = self.worker(
+                    self.configure(function, version), self.runtime_dir, self.log, self.output
+                )
+                worker.environment = len(envs) + 1
+                envs.append(worker)
+            idle = [w for w in envs if id(w) not in self._busy and not w.alive][:count]
+        for worker in idle:
+            worker.start()
+        with self._lock:
+            return sum(w.alive for w in self._workers.get((function, version), []))
+
     def environments(self, function: str, version: str) -> int:
         """How many environments the version has (running or not)."""
         with self._lock:

@@ -25,6 +25,7 @@ from lambdaserve.local.functions import LocalFunctions, create_function, zip_fil
 from lambdaserve.local.gateway import Gateway, Route
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
+from lambdaserve.local.provisioned import ProvisionedConcurrency
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.registry import Registry
@@ -103,7 +104,16 @@ class LocalCloud:
             self._concurrency_limit,
         )
         self.pool = self.functions.pool
-        self.endpoint = AwsEndpoint(settings.aws_port, self.functions.invoke)
+        self.provisioned = ProvisionedConcurrency(
+            self.pool,
+            self.functions.read_alias,
+            lambda name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
+            log,
+        )
+        self.functions.on_alias_change = lambda name: self.provisioned.allocate(name, "live")
+        self.endpoint = AwsEndpoint(
+            settings.aws_port, self.functions.invoke, provisioned=self.provisioned
+        )
         self.clients = EndpointClients(self.endpoint, REGION, CREDENTIALS)
         self.gateway: Gateway | None = None
         self.signing_key = ""
@@ -157,6 +167,10 @@ class LocalCloud:
         published = self.registry.publish(bundle, "local")
         self.log(f"published {published.name} v{published.version}")
         self.deployer().deploy(published.name, published.version, reason="local up")
+        if self.parameters.get("ColdStartStrategy") == "provisioned":
+            # As the template's ProvisionedConcurrencyConfig: initialised before any traffic.
+            wanted = int(self.parameters.get("ProvisionedConcurrency", "1"))
+            self.provisioned.put(FUNCTION, "live", wanted, background=False)
         routes = self._routes()
         self.gateway = Gateway(
             self.settings.port,
@@ -242,6 +256,11 @@ class LocalCloud:
             self.layers.known[arn] = folder
             self._layers.append(arn)
         self._publish(FUNCTION, self.built, {FOLLOWER_ENV: BATCH_FUNCTION})
+        reserved = int(self.parameters.get("ReservedConcurrency", "-1"))
+        if reserved >= 0:  # as the template's ReservedConcurrentExecutions
+            lam.put_function_concurrency(
+                FunctionName=FUNCTION, ReservedConcurrentExecutions=reserved
+            )
 
     def _publish(
         self,

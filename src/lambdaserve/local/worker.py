@@ -123,6 +123,12 @@ class Worker:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def start(self) -> None:
+        """Initialise now, ahead of a request (provisioned concurrency)."""
+        with self._lock:
+            if not self.alive:
+                self._start()
+
     def _start(self) -> float:
         self.stop()  # a container that died while idle is simply replaced, as in Lambda
         read_end, write_end = os.pipe()
