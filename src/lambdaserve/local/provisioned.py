@@ -1,7 +1,7 @@
 """Provisioned concurrency on the local stack, which moto does not have: the endpoint answers
 Lambda's Put/Get/Delete/ListProvisionedConcurrencyConfig(s) itself, and the pool keeps that
 many environments initialised ahead of traffic for the alias's versions (split by the alias's
-weights, as Lambda splits it), re-split whenever the alias moves."""
+weights), re-split whenever the alias moves."""
 
 from __future__ import annotations
 
