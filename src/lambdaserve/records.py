@@ -102,32 +102,46 @@ class Ledger:
         return Ledger(now, previous, None)
 
 
-class LedgerStore:
-    """Reads and writes one alias's ledger object."""
+class JsonObject:
+    """One JSON object in the registry bucket, read (None if it is not there) and written whole."""
 
-    def __init__(self, bucket: str, s3: S3Client, function: str, alias: str) -> None:
-        self.bucket, self.s3 = bucket, s3
-        self.key = f"aliases/{function}/{alias}.json"
+    def __init__(self, bucket: str, s3: S3Client, key: str) -> None:
+        self.bucket, self.s3, self.key = bucket, s3, key
 
-    def read(self) -> Ledger | None:
-        """None for an alias never moved by this version of lambdaserve."""
+    def read(self) -> Any:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 return None
             raise
-        data = json.loads(body)
+        return json.loads(body)
+
+    def write(self, data: Any) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self.key,
+            Body=json.dumps(data).encode(),
+            ContentType="application/json",
+        )
+
+
+class LedgerStore:
+    """Reads and writes one alias's ledger object."""
+
+    def __init__(self, bucket: str, s3: S3Client, function: str, alias: str) -> None:
+        self.object = JsonObject(bucket, s3, f"aliases/{function}/{alias}.json")
+
+    def read(self) -> Ledger | None:
+        """None for an alias never moved by this version of lambdaserve."""
+        data = self.object.read()
+        if data is None:
+            return None
         state = AliasState.from_dict(data["state"]) if data.get("state") else None
         return Ledger(state, data.get("previous"), data.get("pending"))
 
     def write(self, ledger: Ledger) -> None:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=self.key,
-            Body=json.dumps(ledger.to_dict()).encode(),
-            ContentType="application/json",
-        )
+        self.object.write(ledger.to_dict())
 
 
 def previous_version(now: AliasState, ledger: Ledger | None, history: History) -> str | None:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from lambdaserve.errors import DeployError, InvalidRequestError
 from lambdaserve.judge import JudgeSettings, judge
+from lambdaserve.records import JsonObject
 
 if TYPE_CHECKING:
     from lambdaserve.deploy import Deployer
@@ -99,23 +97,14 @@ class PlanStore:
     """The alias's rollout plan: s3://<registry>/rollouts/<function>/<alias>.json."""
 
     def __init__(self, bucket: str, s3: Any, function: str, alias: str) -> None:
-        self.bucket, self.s3 = bucket, s3
-        self.key = f"rollouts/{function}/{alias}.json"
+        self.object = JsonObject(bucket, s3, f"rollouts/{function}/{alias}.json")
 
     def read(self) -> Plan | None:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return None
-            raise
-        return Plan(**json.loads(body))
+        data = self.object.read()
+        return Plan(**data) if data is not None else None
 
     def write(self, plan: Plan) -> None:
-        body = json.dumps(dataclasses.asdict(plan)).encode()
-        self.s3.put_object(
-            Bucket=self.bucket, Key=self.key, Body=body, ContentType="application/json"
-        )
+        self.object.write(dataclasses.asdict(plan))
 
 
 class Rollout:

@@ -414,7 +414,7 @@ def test_records_converge_on_the_alias_after_a_failure_between_the_writes(
     deployer = _deployer(published)
     deployer.deploy("retail-propensity", "1")
     broken = _deployer(published)
-    broken.history.s3 = broken.ledger.s3 = _FailingPut(published.s3, failing, nth)  # type: ignore[assignment]
+    broken.history.s3 = broken.ledger.object.s3 = _FailingPut(published.s3, failing, nth)  # type: ignore[assignment]
     with pytest.raises(OSError, match="connection reset"):
         broken.deploy("retail-propensity", "2")
     assert _live(published) == AliasState("3")  # the alias did move
