@@ -33,12 +33,16 @@ class Running:
     state_dir: Path
     logs: list[str] = field(default_factory=list)
 
-    def worker_pid(self, version: str) -> int:
-        pids = [
+    def worker_pids(self, version: str) -> list[int]:
+        """Every environment of the predict function's version started so far, oldest first."""
+        return [
             int(m[1])
             for line in self.logs
             if (m := re.search(rf"PredictFunction:{version}\] INIT_START pid (\d+)", line))
         ]
+
+    def worker_pid(self, version: str) -> int:
+        pids = self.worker_pids(version)
         assert pids, f"no container started for version {version}"
         return pids[-1]
 
