@@ -64,12 +64,11 @@ def rollout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _rollout(services: Services) -> Rollout:
     deployer = services.deployer()
-    s3, lam = services.client("s3"), services.client("lambda")
+    s3 = services.client("s3")
     manifests = registry_manifests(s3, services.need("bucket"))
 
     def profile_of(version: str) -> dict[str, Any] | None:
-        config = lam.get_function_configuration(FunctionName=deployer.function, Qualifier=version)
-        env = function_env(dict(config))
+        env = function_env(deployer.config_of(version))
         return manifests(env["MODEL_NAME"], env["MODEL_VERSION"]).baseline_profile
 
     evidence = Evidence(

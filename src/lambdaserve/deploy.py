@@ -120,7 +120,7 @@ class Deployer:
         model = self.registry.get(name, version)
         if not model.layer_arn:
             raise InvalidRequestError(f"{name} v{version} has no layer in the registry")
-        latest = self._config(None)
+        latest = self.config_of(None)
         verification = self.gate.model(model, latest, insecure_skip_verify)
         before, ledger = self.current()
         if before.weights:
@@ -141,26 +141,27 @@ class Deployer:
         if canary_percent is None:
             after = AliasState(new_version)
         else:
-            after = AliasState(before.version, {new_version: round(canary_percent / 100, 4)})
-        self._move(
-            before,
-            after,
-            ledger,
-            reason or f"deploy {name} v{version}",
-            model.version,
-            verification,
-        )
+            after = _split(before.version, new_version, canary_percent)
+        reason = reason or f"deploy {name} v{version}"
+        self._move(before, after, ledger, reason, verification, model_version=model.version)
         return after
+
+    def _canary(self, action: str) -> tuple[AliasState, Ledger | None, str]:
+        """The alias, its ledger and its canary version (NoCanaryError if it has none)."""
+        before, ledger = self.current()
+        if not before.weights:
+            raise NoCanaryError(f"no canary on {self.alias} to {action}")
+        (canary,) = before.weights
+        return before, ledger, canary
 
     def step(self, percent: float, reason: str, judged: dict[str, Any]) -> AliasState:
         """Move a canary's weight to `percent` (its model was verified when it was deployed)."""
-        before, ledger = self.current()
-        if not before.weights:
-            raise NoCanaryError(f"no canary on {self.alias} to step")
-        (canary,) = before.weights
-        after = AliasState(before.version, {canary: round(percent / 100, 4)})
-        model = function_env(self._config(canary)).get("MODEL_VERSION")
-        self._move(before, after, ledger, reason, model, PREVIOUSLY_VERIFIED, judged=judged)
+        before, ledger, canary = self._canary("step")
+        after = _split(before.version, canary, percent)
+        model = function_env(self.config_of(canary)).get("MODEL_VERSION")
+        self._move(
+            before, after, ledger, reason, PREVIOUSLY_VERIFIED, model_version=model, judged=judged
+        )
         return after
 
     def promote(
@@ -171,23 +172,12 @@ class Deployer:
         judged: dict[str, Any] | None = None,
     ) -> AliasState:
         """Verify the canary version's model again, then send all traffic to it."""
-        before, ledger = self.current()
-        if not before.weights:
-            raise NoCanaryError(f"no canary on {self.alias} to promote")
-        (canary,) = before.weights
-        config = self._config(canary)
+        before, ledger, canary = self._canary("promote")
+        config = self.config_of(canary)
         verification = self.gate.version(canary, config, insecure_skip_verify)
         after = AliasState(canary)
-        self._move(
-            before,
-            after,
-            ledger,
-            reason or "promote",
-            function_env(config).get("MODEL_VERSION"),
-            verification,
-            config,
-            judged,
-        )
+        reason = reason or "promote"
+        self._move(before, after, ledger, reason, verification, config=config, judged=judged)
         return after
 
     def rollback(
@@ -213,23 +203,15 @@ class Deployer:
         after = AliasState(target)
         if after == before:
             raise AlreadyServingError(f"{self.alias} already serves version {target} alone")
-        config = self._config(target)
+        config = self.config_of(target)
         if UNVERIFIED_MARK in config.get("Description", "") and not insecure_skip_verify:
             raise UnverifiedVersionError(
                 f"version {target} went live without verification: roll back to it with "
                 "--insecure-skip-verify, or deploy a verified model"
             )
         verification = self.gate.skipped() if insecure_skip_verify else PREVIOUSLY_VERIFIED
-        self._move(
-            before,
-            after,
-            ledger,
-            reason or "rollback",
-            function_env(config).get("MODEL_VERSION"),
-            verification,
-            config,
-            judged,
-        )
+        reason = reason or "rollback"
+        self._move(before, after, ledger, reason, verification, config=config, judged=judged)
         return after
 
     def status(self) -> dict[str, Any]:
@@ -244,13 +226,17 @@ class Deployer:
         after: AliasState,
         ledger: Ledger | None,
         reason: str,
-        model_version: str | None,
         verification: Verification,
+        *,
+        model_version: str | None = None,
         config: dict[str, Any] | None = None,
         judged: dict[str, Any] | None = None,
     ) -> None:
-        """Intent in the ledger, then the one alias write, then the records (see records.py);
-        a move the canary judge decided records its verdict and figures."""
+        """Intent in the ledger, then the one alias write, then the records (see records.py).
+        `config` is the version that will serve alone (its model version is read from it); a
+        move the canary judge decided records its verdict and figures."""
+        if config is not None:
+            model_version = function_env(config).get("MODEL_VERSION")
         entry = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
             "id": uuid.uuid4().hex[:8],
@@ -285,8 +271,9 @@ class Deployer:
         self.history.record(entry)
         after = AliasState.from_dict(entry["to"])
         if not after.weights:
-            served = config or self._config(after.version)
-            self._write_ssm(served)
+            served = config or self.config_of(after.version)
+            if self.ssm is not None and self.ssm_prefix:  # what `sam deploy` reads (template)
+                live_parameters.write_live(self.ssm, self.ssm_prefix, served)
             for follower in self.followers(served):
                 follower.follow(served)
         done = ledger.after(entry)
@@ -298,14 +285,12 @@ class Deployer:
         names = self.follower_names or followers_named_by(served)
         return [Follower(self.publisher.of(name)) for name in names]
 
-    def _config(self, version: str | None) -> dict[str, Any]:
+    def config_of(self, version: str | None) -> dict[str, Any]:
         """A version's configuration (None: the unpublished $LATEST)."""
-        if version is None:
-            return dict(self.lam.get_function_configuration(FunctionName=self.function))
-        config = self.lam.get_function_configuration(FunctionName=self.function, Qualifier=version)
-        return dict(config)
+        qualifier = {"Qualifier": version} if version is not None else {}
+        return dict(self.lam.get_function_configuration(FunctionName=self.function, **qualifier))
 
-    def _write_ssm(self, config: dict[str, Any]) -> None:
-        """Record what now serves where `sam deploy` reads it (template.yaml)."""
-        if self.ssm is not None and self.ssm_prefix:
-            live_parameters.write_live(self.ssm, self.ssm_prefix, config)
+
+def _split(primary: str, canary: str, percent: float) -> AliasState:
+    """The alias with `percent` of its traffic on the canary."""
+    return AliasState(primary, {canary: round(percent / 100, 4)})
