@@ -69,19 +69,12 @@ class CaptureReader:
         version: str | None = None,
     ) -> dict[tuple[str, str], drift.Window]:
         """Rows per (model, version) captured in [start, end)."""
-        out: dict[tuple[str, str], drift.Window] = {}
-        for record in self.records(start, end, model, version):
-            found = (str(record["model"]), str(record["model_version"]))
-            add_record(out.setdefault(found, drift.Window(list(record["features"]))), record)
-        return out
+        records = self.records(start, end, model, version)
+        return _grouped(records, lambda r: (str(r["model"]), str(r["model_version"])))
 
     def function_windows(self, start: dt.datetime, end: dt.datetime) -> dict[str, drift.Window]:
         """Rows per function version captured in [start, end): a canary's two versions."""
-        out: dict[str, drift.Window] = {}
-        for record in self.records(start, end):
-            found = str(record.get("function_version"))
-            add_record(out.setdefault(found, drift.Window(list(record["features"]))), record)
-        return out
+        return _grouped(self.records(start, end), lambda r: str(r.get("function_version")))
 
     def records(
         self,
@@ -128,6 +121,15 @@ class CaptureReader:
             and (model is None or record.get("model") == model)
             and (version is None or str(record.get("model_version")) == str(version))
         )
+
+
+def _grouped[K](
+    records: Iterator[dict[str, Any]], key: Callable[[dict[str, Any]], K]
+) -> dict[K, drift.Window]:
+    out: dict[K, drift.Window] = {}
+    for record in records:
+        add_record(out.setdefault(key(record), drift.Window(list(record["features"]))), record)
+    return out
 
 
 def add_record(window: drift.Window, record: dict[str, Any]) -> None:

@@ -67,13 +67,18 @@ class WorkerPool:
                     raise ThrottledError(
                         f"{function}: {busy} concurrent executions, the limit: Rate Exceeded."
                     )
-                worker = self.worker(
-                    self.configure(function, version), self.runtime_dir, self.log, self.output
-                )
-                worker.environment = len(envs) + 1
-                envs.append(worker)
+                worker = self._new_environment(function, version, envs)
             self._busy.add(id(worker))
             return worker
+
+    def _new_environment(self, function: str, version: str, envs: list[Worker]) -> Worker:
+        """One more (not yet started) environment of the version; under the lock."""
+        worker = self.worker(
+            self.configure(function, version), self.runtime_dir, self.log, self.output
+        )
+        worker.environment = len(envs) + 1
+        envs.append(worker)
+        return worker
 
     def _release(self, worker: Worker) -> None:
         with self._lock:
@@ -110,11 +115,7 @@ class WorkerPool:
         with self._lock:
             envs = self._workers.setdefault((function, version), [])
             while len(envs) < count:
-                worker = self.worker(
-                    self.configure(function, version), self.runtime_dir, self.log, self.output
-                )
-                worker.environment = len(envs) + 1
-                envs.append(worker)
+                self._new_environment(function, version, envs)
             idle = [w for w in envs if id(w) not in self._busy and not w.alive][:count]
         for worker in idle:
             worker.start()
