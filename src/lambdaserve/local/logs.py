@@ -15,7 +15,52 @@ from typing import Any
 from lambdaserve.local.worker import VersionConfig
 
 
-class LocalLogs:
+class _Batches:
+    """Items added from any thread, delivered by one thread about twice a second, grouped by
+    key in the order they came (as Lambda's log and metric agents batch)."""
+
+    def __init__(self, name: str, log: Callable[[str], None], interval: float = 0.5) -> None:
+        self.log, self.interval = log, interval
+        self._pending: list[tuple[Any, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def add(self, key: Any, items: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._pending += [(key, item) for item in items]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        """Deliver what is pending now (a failure drops that batch, as an agent would)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        grouped: dict[Any, list[dict[str, Any]]] = {}
+        for key, item in pending:
+            grouped.setdefault(key, []).append(item)
+        for key, items in grouped.items():
+            try:
+                self.deliver(key, items)
+            except Exception as exc:  # the stack goes on serving without them
+                self.log(f"{self._thread.name}: {key}: {exc}")
+
+    def deliver(self, key: Any, items: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.flush()
+
+
+class LocalLogs(_Batches):
     """A sink for worker output: lines of the functions it knows go to their log groups."""
 
     def __init__(
@@ -25,12 +70,9 @@ class LocalLogs:
         log: Callable[[str], None] = print,
         interval: float = 0.5,
     ) -> None:
-        self.client, self.groups, self.log, self.interval = client, groups, log, interval
-        self._pending: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        super().__init__("local logs", log, interval)
+        self.client, self.groups = client, groups
         self._streams: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def __call__(self, config: VersionConfig, line: str) -> None:
         group = self.groups.get(config.function)
@@ -38,49 +80,28 @@ class LocalLogs:
             return
         day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
         event = {"timestamp": int(time.time() * 1000), "message": line}
-        with self._lock:
-            self._pending.setdefault((group, f"{day}/[{config.version}]local"), []).append(event)
+        self.add((group, f"{day}/[{config.version}]local"), [event])
 
     def start(self) -> None:
         for group in self.groups.values():
             self.client().create_log_group(logGroupName=group)
-        self._thread = threading.Thread(target=self._run, name="local-logs", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.flush()
-
-    def flush(self) -> None:
-        """Deliver what is pending now (a failure drops that batch, as a log agent would)."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
+    def deliver(self, key: tuple[str, str], items: list[dict[str, Any]]) -> None:
+        group, stream = key
         logs = self.client()
-        for (group, stream), events in pending.items():
-            try:
-                if (group, stream) not in self._streams:
-                    logs.create_log_stream(logGroupName=group, logStreamName=stream)
-                    self._streams.add((group, stream))
-                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-            except Exception as exc:  # the stack goes on serving without these logs
-                self.log(f"local logs: {group} {stream}: {exc}")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.flush()
+        if key not in self._streams:
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            self._streams.add(key)
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=items)
 
 
-class LocalMetrics:
+class LocalMetrics(_Batches):
     """AWS/Lambda metrics per executed version of an alias, put into the local CloudWatch."""
 
     def __init__(self, client: Callable[[], Any], log: Callable[[str], None] = print) -> None:
-        self.client, self.log = client, log
-        self._pending: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="local-metrics", daemon=True)
+        super().__init__("local metrics", log)
+        self.client = client
 
     def __call__(
         self, function: str, alias: str, version: str, seconds: float, error: bool
@@ -96,32 +117,14 @@ class LocalMetrics:
             {"MetricName": "Errors", "Value": float(error), "Unit": "Count"},
             {"MetricName": "Duration", "Value": seconds * 1000, "Unit": "Milliseconds"},
         ]
-        with self._lock:
-            self._pending += [{**d, "Dimensions": dims, "Timestamp": now} for d in data]
+        self.add("AWS/Lambda", [{**d, "Dimensions": dims, "Timestamp": now} for d in data])
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for start in range(0, len(pending), 500):  # PutMetricData's limit per call
+    def deliver(self, key: str, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), 500):  # PutMetricData's limit per call
             try:
-                self.client().put_metric_data(
-                    Namespace="AWS/Lambda", MetricData=pending[start : start + 500]
-                )
-            except Exception as exc:  # the stack goes on serving without these metrics
+                self.client().put_metric_data(Namespace=key, MetricData=items[start : start + 500])
+            except Exception as exc:  # the other chunks still go
                 self.log(f"local metrics: {exc}")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self.flush()
 
 
 def create_capture_path(
