@@ -245,57 +245,32 @@ insecure_option = click.option(
 )
 
 
+LOCATIONS = {  # --flag (and LAMBDASERVE_FLAG) -> what it names
+    "bucket": "model registry bucket",
+    "function": "predict function name or ARN",
+    "alias": "the alias that serves",
+    "ssm_prefix": "SSM path the template reads the live model from",
+    "signing_key": "KMS key that signs manifests on publish and must have signed them on deploy",
+    "batch_function": "batch scoring function (follows the model live serves)",
+    "batch_state_machine": "BatchScoring state machine ARN (lambdaserve batch)",
+    "monitor_function": "drift monitor function (lambdaserve monitor run)",
+    "monitoring_bucket": "bucket of captured rows and drift reports (lambdaserve monitor report)",
+    "stack": "read bucket, function, SSM prefix and signing key from this stack's outputs",
+}
+
+
 def location_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--bucket/--function/--alias/--ssm-prefix/--signing-key/--stack, each also from
-    LAMBDASERVE_*."""
-    for option in reversed(
-        [
-            click.option("--bucket", envvar="LAMBDASERVE_BUCKET", help="model registry bucket"),
-            click.option(
-                "--function",
-                "function",
-                envvar="LAMBDASERVE_FUNCTION",
-                help="predict function name or ARN",
-            ),
-            click.option("--alias", envvar="LAMBDASERVE_ALIAS", default="live", show_default=True),
-            click.option(
-                "--ssm-prefix",
-                envvar="LAMBDASERVE_SSM_PREFIX",
-                help="SSM path the template reads the live model from",
-            ),
-            click.option(
-                "--signing-key",
-                envvar="LAMBDASERVE_SIGNING_KEY",
-                help="KMS key that signs manifests on publish and must have signed them on deploy",
-            ),
-            click.option(
-                "--batch-function",
-                envvar="LAMBDASERVE_BATCH_FUNCTION",
-                help="batch scoring function (follows the model live serves)",
-            ),
-            click.option(
-                "--batch-state-machine",
-                envvar="LAMBDASERVE_BATCH_STATE_MACHINE",
-                help="BatchScoring state machine ARN (lambdaserve batch)",
-            ),
-            click.option(
-                "--monitor-function",
-                envvar="LAMBDASERVE_MONITOR_FUNCTION",
-                help="drift monitor function (lambdaserve monitor run)",
-            ),
-            click.option(
-                "--monitoring-bucket",
-                envvar="LAMBDASERVE_MONITORING_BUCKET",
-                help="bucket of captured rows and drift reports (lambdaserve monitor report)",
-            ),
-            click.option(
-                "--stack",
-                envvar="LAMBDASERVE_STACK",
-                help="read bucket, function, SSM prefix and signing key from this stack's outputs",
-            ),
-        ]
-    ):
-        fn = option(fn)
+    """One option per LOCATIONS entry, each also from LAMBDASERVE_<NAME>; --alias defaults to
+    `live`."""
+    for name, text in reversed(LOCATIONS.items()):
+        default = {"default": "live", "show_default": True} if name == "alias" else {}
+        fn = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            envvar=f"LAMBDASERVE_{name.upper()}",
+            help=text,
+            **default,  # type: ignore[arg-type]
+        )(fn)
     return fn
 
 

@@ -106,7 +106,8 @@ def local_up(
     import time
 
     from lambdaserve.local.process import fresh_state_dir, wait_for_signal
-    from lambdaserve.local.stack import LocalCloud, Settings
+    from lambdaserve.local.settings import Settings
+    from lambdaserve.local.stack import LocalCloud
 
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")

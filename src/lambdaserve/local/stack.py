@@ -11,13 +11,12 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lambdaserve.deploy import Deployer
 from lambdaserve.invoker import LambdaInvoker
-from lambdaserve.live_parameters import init_parameters, stack_prefix
+from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.batch import create_state_machine, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
@@ -27,46 +26,31 @@ from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
 from lambdaserve.local.provisioned import ProvisionedConcurrency
 from lambdaserve.local.runtime import BuiltFunction
+from lambdaserve.local.settings import (
+    BATCH_BUCKET,
+    BATCH_FUNCTION,
+    BUCKET,
+    CREDENTIALS,
+    FUNCTION,
+    MONITOR_FUNCTION,
+    MONITORING_BUCKET,
+    MOTO_KEY,
+    PREDICT_LOG_GROUP,
+    REGION,
+    SSM_PREFIX,
+    STATE_MACHINE,
+    Settings,
+)
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
 from lambdaserve.versions import FOLLOWER_ENV
 
-BUCKET = "lambdaserve-local-registry"
-FUNCTION = "lambdaserve-local-PredictFunction"
-BATCH_FUNCTION = "lambdaserve-local-BatchFunction"
-BATCH_BUCKET = "lambdaserve-local-batch"
-STATE_MACHINE = "lambdaserve-local-BatchScoring"
-MONITOR_FUNCTION = "lambdaserve-local-MonitorFunction"
-MONITORING_BUCKET = "lambdaserve-local-monitoring"
-PREDICT_LOG_GROUP = f"/aws/lambda/{FUNCTION}"
-SSM_PREFIX = stack_prefix("lambdaserve-local")
-REGION = "us-east-1"
-# moto's placeholder credentials: the local endpoint accepts any and holds nothing real.
-MOTO_KEY = "testing"
-CREDENTIALS = {"aws_access_key_id": MOTO_KEY, "aws_secret_access_key": MOTO_KEY}
-
-
-@dataclass
-class Settings:
-    """Where the stack listens and what it serves."""
-
-    build_dir: Path
-    state_dir: Path
-    port: int = 3000
-    aws_port: int = 4566
-    bundle: Path | None = None
-    function_id: str = "PredictFunction"
-    seed: int | None = None
-    auth_mode: str | None = None  # None: the template's AuthMode
-    api_key: str | None = None  # None: a new random key (AuthMode API_KEY)
-    parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
-    max_environments: int = 8  # per function, where no reserved concurrency is lower
-
 
 class LocalCloud:
-    """Start, serve, stop. Thread-safe enough for a laptop: one container per version."""
+    """Start, serve, stop. Thread-safe enough for a laptop: environments per version as
+    concurrent requests need them (local/pool.py)."""
 
     def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
         self.settings = settings
@@ -101,7 +85,7 @@ class LocalCloud:
             log,
             self.logs,
             self.metrics,
-            self._concurrency_limit,
+            lambda name: settings.concurrency_limit(name, self.parameters),
         )
         self.pool = self.functions.pool
         self.provisioned = ProvisionedConcurrency(
@@ -123,13 +107,6 @@ class LocalCloud:
         if self.auth_mode == "API_KEY":
             alphabet = string.ascii_letters + string.digits
             self.api_key = settings.api_key or "".join(secrets.choice(alphabet) for _ in range(40))
-
-    def _concurrency_limit(self, function: str) -> int:
-        """As Lambda: the predict function's ReservedConcurrency (-1: none), under a local cap
-        of execution environments per function (this machine is not Lambda's fleet)."""
-        reserved = int(self.parameters.get("ReservedConcurrency", "-1"))
-        cap = self.settings.max_environments
-        return min(reserved, cap) if function == FUNCTION and reserved >= 0 else cap
 
     def client(self, name: str, direct: bool = False) -> Any:
         """A client of the local endpoint (`direct`: moto itself), built once and shared."""
