@@ -178,10 +178,8 @@ class Scorer:
     """POST /predict once the body is read: validate, predict, measure, and capture if asked.
     Feature values reach the logs only through data capture, and never unmasked PII."""
 
-    def __init__(
-        self, logger: Logger, metrics: Metrics, subsegment: Subsegments, capture_rate: float
-    ) -> None:
-        self.logger, self.metrics, self.subsegment = logger, metrics, subsegment
+    def __init__(self, metrics: Metrics, subsegment: Subsegments, capture_rate: float) -> None:
+        self.metrics, self.subsegment = metrics, subsegment
         self.capture_rate = capture_rate
         self._capture: DataCapture | None = None  # one per container, like its model
 
@@ -217,7 +215,7 @@ def create_app(
 
     app.use(middlewares=[count])
 
-    score = Scorer(logger, metrics, subsegment, settings.capture_rate)
+    score = Scorer(metrics, subsegment, settings.capture_rate)
 
     def model() -> Predictor:
         with subsegment("## load"):
