@@ -17,6 +17,10 @@ import numpy as np
 BASELINE_VERSION = 2  # profiles without it (older bundles) hold no drift baseline
 DECILES = np.linspace(0.1, 0.9, 9)
 SMOOTHING = 0.5  # added to every bin's count, so an empty bin is rare, not impossible
+# A missing rate "moves" only when the move is also beyond sampling noise: this many standard
+# errors of the baseline's rate at the window's size. At 440 rows a 40% missing rate wanders
+# by 5 points one window in 30 by chance alone; at 5,000 rows the 5-point rule governs.
+NOISE_Z = 3.0
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ def _numeric(name: str, base: dict[str, Any], column: np.ndarray, t: Thresholds)
             labels,
         ),
         t,
+        len(numbers),
     )
 
 
@@ -213,13 +218,21 @@ def _category(name: str, base: dict[str, Any], column: np.ndarray, t: Thresholds
             labels,
         ),
         t,
+        len(column),
     )
 
 
-def _verdict(drift: FeatureDrift, t: Thresholds) -> FeatureDrift:
+def missing_moved(baseline: float, current: float, rows: int, t: Thresholds) -> bool:
+    """The missing rate moved by at least `missing_drift` and by more than sampling noise
+    (NOISE_Z standard errors of the baseline's rate over `rows`) could explain."""
+    noise = NOISE_Z * math.sqrt(baseline * (1 - baseline) / max(rows, 1))
+    return abs(current - baseline) >= max(t.missing_drift, noise)
+
+
+def _verdict(drift: FeatureDrift, t: Thresholds, rows: int) -> FeatureDrift:
     """A feature drifts on its measure, or when its missing or out-of-range rate moves."""
     if (
-        abs(drift.missing_rate - drift.baseline_missing_rate) >= t.missing_drift
+        missing_moved(drift.baseline_missing_rate, drift.missing_rate, rows, t)
         or drift.out_of_range_rate >= t.out_of_range_drift
     ):
         drift.status = "drift"

@@ -69,6 +69,22 @@ def test_black_friday_flags_exactly_the_shifted_features_and_the_prediction(
     assert discount["missing_rate"] < discount["baseline_missing_rate"] - 0.3
 
 
+def test_a_missing_rate_moves_only_beyond_sampling_noise() -> None:
+    """A 40% missing rate seen over a canary's few hundred rows wanders by 5 points about one
+    window in 30 by chance: that is noise, not drift. At monitoring's thousands of rows the
+    5-point rule governs, and a real move is flagged at any size."""
+    t = drift.Thresholds()
+    rng = np.random.default_rng(7)
+    chance = [rng.binomial(440, 0.4) / 440 for _ in range(2000)]
+    five_points = sum(abs(rate - 0.4) >= 0.05 for rate in chance)
+    assert five_points > 2000 / 60  # what the bare 5-point rule would have flagged
+    assert sum(drift.missing_moved(0.4, rate, 440, t) for rate in chance) <= 2000 / 200
+    assert drift.missing_moved(0.4, 0.34, 5000, t)  # 6 points at 5,000 rows: 8.7 SE
+    assert not drift.missing_moved(0.4, 0.34, 440, t)  # 6 points at 440 rows: 2.6 SE
+    assert drift.missing_moved(0.4, 0.05, 440, t)  # the Black-Friday move: 15 SE
+    assert not drift.missing_moved(0.0, 0.02, 200, t)  # a rate that was 0: the 5-point rule
+
+
 def test_a_small_window_is_insufficient_data_never_drift(predictor: Predictor) -> None:
     result = verdict(predictor, 8, 105, "black-friday")
     assert (result["status"], result["rows"], result["features"]) == ("insufficient_data", 8, [])
