@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from lambdaserve.local.auth import AUTH_MODES, valid_api_key
+from lambdaserve.local.auth import AUTH_MODES, curl_auth, valid_api_key
 
 build_dir_option = click.option(
     "--build-dir",
@@ -106,7 +106,7 @@ def local_up(
     import time
 
     from lambdaserve.local.process import fresh_state_dir, wait_for_signal
-    from lambdaserve.local.settings import Settings
+    from lambdaserve.local.settings import MOTO_KEY, REGION, Settings
     from lambdaserve.local.stack import LocalCloud
 
     if not (build_dir / "template.yaml").exists():
@@ -134,7 +134,7 @@ def local_up(
     try:
         url = stack.start()
         exports = "\n".join(f"  export {k}={v}" for k, v in stack.environment().items())
-        auth = stack.curl_auth()
+        auth = curl_auth(stack.auth_mode, REGION, MOTO_KEY)
         click.echo(
             f"lambdaserve local stack up in {time.perf_counter() - started:.1f} s\n"
             f"API: {url}   (AuthMode {stack.auth_mode})\n\n"

@@ -167,3 +167,12 @@ def make_check(mode: str, api_keys: set[str], secrets: Mapping[str, str], region
     if mode == "NONE":
         return allow_all
     raise ValueError(f"AuthMode {mode!r} is not one of {', '.join(AUTH_MODES)}")
+
+
+def curl_auth(mode: str, region: str, key: str) -> str:
+    """What curl needs to pass a local stack's auth check (after its exports), per AuthMode."""
+    return {
+        "API_KEY": ' -H "x-api-key: $LAMBDASERVE_API_KEY"',
+        "AWS_IAM": f" --aws-sigv4 aws:amz:{region}:execute-api -u {key}:{key}",
+        "NONE": "",
+    }[mode]

@@ -20,7 +20,7 @@ from lambdaserve.local.gateway import pick_version
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.pool import WorkerPool
 from lambdaserve.local.runtime import BuiltFunction
-from lambdaserve.local.worker import Reply, VersionConfig, WorkerCrashedError
+from lambdaserve.local.worker import Reply, VersionConfig, Worker, WorkerCrashedError
 from lambdaserve.records import AliasState
 
 
@@ -38,11 +38,12 @@ class LocalFunctions:
         output: Callable[[VersionConfig, str], None] | None = None,
         measured: Callable[[str, str, str, float, bool], None] | None = None,
         limit: Callable[[str], int] = lambda _: 10,
+        worker: Callable[..., Worker] = Worker,  # a new environment (snapshot.py: restored)
     ) -> None:
         self.on_alias_change: Callable[[str], None] | None = None  # provisioned concurrency
         self.code_dirs, self.lam, self.layers = code_dirs, lambda_client, layers
         self.credentials = credentials
-        self.pool = WorkerPool(self._configure, state_dir, log, output, limit)
+        self.pool = WorkerPool(self._configure, state_dir, log, output, limit, worker)
         self.measured = measured  # (function, alias, version, seconds, error) of each dispatch
         self._referenced: set[tuple[str, str]] = set()
         self._states: dict[str, AliasState] = {}

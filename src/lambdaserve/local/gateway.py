@@ -35,6 +35,8 @@ from lambdaserve.rest_event import rest_event
 VERSION_HEADER = "X-Lambdaserve-Function-Version"
 MODEL_HEADER = "X-Lambdaserve-Model-Version"
 ENVIRONMENT_HEADER = "X-Lambdaserve-Environment"  # which of the version's environments served
+# On a request that started its environment: "init 1234.5" or, SnapStart, "restore 12.3" (ms).
+COLD_START_HEADER = "X-Lambdaserve-Cold-Start"
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,9 @@ class _GatewayHandler(QuietHandler):
             self._refuse("DEFAULT_5XX", "Internal server error", served)
             return
         served += [(MODEL_HEADER, model_version), (ENVIRONMENT_HEADER, str(environment))]
+        if reply.init_seconds is not None:
+            kind = "restore" if reply.restored else "init"
+            served.append((COLD_START_HEADER, f"{kind} {reply.init_seconds * 1000:.1f}"))
         response = reply.response
         if reply.error or not isinstance(response, dict) or "statusCode" not in response:
             self._refuse("DEFAULT_5XX", "Internal server error", served)
@@ -194,3 +199,13 @@ def _body(response: dict[str, Any]) -> bytes:
 
 def _http_response(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(response["statusCode"]), _headers(response), _body(response)
+
+
+def routes_of(template: dict[str, Any], function_id: str) -> list[Route]:
+    """The API routes of a function's Api events in the template."""
+    props = template["Resources"][function_id]["Properties"]
+    return [
+        Route(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+        for e in props.get("Events", {}).values()
+        if e.get("Type") == "Api"
+    ]

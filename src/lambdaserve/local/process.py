@@ -20,6 +20,7 @@ LAMBDA_RUNTIME_MODULES = (
     "dateutil",
     "urllib3",
     "six",
+    "snapshot_restore_py",  # SnapStart's runtime hooks (local/snapshot.py runs them)
 )
 
 

@@ -21,7 +21,7 @@ from lambdaserve.local.auth import make_check
 from lambdaserve.local.batch import create_state_machine, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
 from lambdaserve.local.functions import LocalFunctions, create_function, zip_files
-from lambdaserve.local.gateway import Gateway, Route
+from lambdaserve.local.gateway import Gateway, routes_of
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
 from lambdaserve.local.provisioned import ProvisionedConcurrency
@@ -34,13 +34,13 @@ from lambdaserve.local.settings import (
     FUNCTION,
     MONITOR_FUNCTION,
     MONITORING_BUCKET,
-    MOTO_KEY,
     PREDICT_LOG_GROUP,
     REGION,
     SSM_PREFIX,
     STATE_MACHINE,
     Settings,
 )
+from lambdaserve.local.snapshot import Snapshots
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
@@ -68,6 +68,8 @@ class LocalCloud:
             lambda: self.client("logs", direct=True), {FUNCTION: PREDICT_LOG_GROUP}, log
         )
         self.metrics = LocalMetrics(lambda: self.client("cloudwatch", direct=True), log)
+        # ColdStartStrategy snapstart: the predict function's environments are restored.
+        self.snapshots = Snapshots(lambda name: name == FUNCTION and self.strategy == "snapstart")
         self.functions = LocalFunctions(
             {
                 FUNCTION: self.built.code_dir,
@@ -86,6 +88,7 @@ class LocalCloud:
             self.logs,
             self.metrics,
             lambda name: settings.concurrency_limit(name, self.parameters),
+            self.snapshots.worker,
         )
         self.pool = self.functions.pool
         self.provisioned = ProvisionedConcurrency(
@@ -94,7 +97,7 @@ class LocalCloud:
             lambda name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
             log,
         )
-        self.functions.on_alias_change = lambda name: self.provisioned.allocate(name, "live")
+        self.functions.on_alias_change = self._alias_moved
         self.endpoint = AwsEndpoint(
             settings.aws_port, self.functions.invoke, provisioned=self.provisioned
         )
@@ -107,6 +110,19 @@ class LocalCloud:
         if self.auth_mode == "API_KEY":
             alphabet = string.ascii_letters + string.digits
             self.api_key = settings.api_key or "".join(secrets.choice(alphabet) for _ in range(40))
+
+    @property
+    def strategy(self) -> str:
+        """The template's ColdStartStrategy: none, snapstart or provisioned."""
+        return self.parameters.get("ColdStartStrategy", "none")
+
+    def _alias_moved(self, function: str, background: bool = True) -> None:
+        """Provisioned environments follow the alias; a SnapStart version's snapshot is taken
+        before it serves (on Lambda, when it is published)."""
+        self.provisioned.allocate(function, "live")
+        if function == FUNCTION and self.strategy == "snapstart":
+            state = self.functions.read_alias(function)
+            self.snapshots.take(self.pool, function, [state.version, *state.weights], background)
 
     def client(self, name: str, direct: bool = False) -> Any:
         """A client of the local endpoint (`direct`: moto itself), built once and shared."""
@@ -144,14 +160,14 @@ class LocalCloud:
         published = self.registry.publish(bundle, "local")
         self.log(f"published {published.name} v{published.version}")
         self.deployer().deploy(published.name, published.version, reason="local up")
-        if self.parameters.get("ColdStartStrategy") == "provisioned":
+        if self.strategy == "provisioned":
             # As the template's ProvisionedConcurrencyConfig: initialised before any traffic.
             wanted = int(self.parameters.get("ProvisionedConcurrency", "1"))
             self.provisioned.put(FUNCTION, "live", wanted, background=False)
-        routes = self._routes()
+        self._alias_moved(FUNCTION, background=False)  # SnapStart: published, snapshot taken
         self.gateway = Gateway(
             self.settings.port,
-            routes,
+            routes_of(self.template, self.settings.function_id),
             lambda: self.functions.alias(FUNCTION),
             lambda version, event: self.functions.dispatch(FUNCTION, version, event),
             stage=self.parameters.get("StageName", "v1"),
@@ -172,17 +188,10 @@ class LocalCloud:
         if self.gateway is not None:
             self.gateway.stop()
         self.pool.stop_all()
+        self.snapshots.stop_all()
         self.logs.stop()
         self.metrics.stop()
         self.endpoint.stop()
-
-    def curl_auth(self) -> str:
-        """What curl needs to pass this stack's auth check (after `environment()`'s exports)."""
-        return {
-            "API_KEY": ' -H "x-api-key: $LAMBDASERVE_API_KEY"',
-            "AWS_IAM": f" --aws-sigv4 aws:amz:{REGION}:execute-api -u {MOTO_KEY}:{MOTO_KEY}",
-            "NONE": "",
-        }[self.auth_mode]
 
     def environment(self) -> dict[str, str]:
         """What points the CLI (or any AWS client) at this stack."""
@@ -289,11 +298,3 @@ class LocalCloud:
             {"MONITORING_BUCKET": MONITORING_BUCKET, "REGISTRY_BUCKET": BUCKET},
             alias=False,
         )
-
-    def _routes(self) -> list[Route]:
-        props = self.template["Resources"][self.settings.function_id]["Properties"]
-        return [
-            Route(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
-            for e in props.get("Events", {}).values()
-            if e.get("Type") == "Api"
-        ]

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from lambdaserve.local.process import base_python, lambda_process_env
 
@@ -30,7 +30,7 @@ from lambdaserve.local.process import base_python, lambda_process_env
 # came from and which were compiled from source (the built-artifact tests read both).
 _BOOTSTRAP = r"""
 import importlib, importlib._bootstrap_external as external, json, os, sys, time, traceback
-paths, module, function, fd = json.loads(sys.argv[1])
+paths, module, function, fd, tail = json.loads(sys.argv[1])
 sys.path[:0] = paths
 out = os.fdopen(fd, "w")
 compiled = []  # every module compiled from source instead of loaded from bytecode
@@ -44,26 +44,34 @@ class Context:
         self.__dict__.update(meta)
     def get_remaining_time_in_millis(self):
         return max(0, int((self.deadline - time.time()) * 1000))
+def serve(out):
+    for line in sys.stdin:
+        request = json.loads(line)
+        meta = request["context"]
+        meta["deadline"] = time.time() + meta.pop("timeout")
+        t1 = time.perf_counter()
+        try:
+            reply = {"response": handler(request["event"], Context(meta))}
+        except Exception as exc:
+            reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
+                               "stackTrace": traceback.format_tb(exc.__traceback__)}}
+        reply["duration_seconds"] = time.perf_counter() - t1
+        if request.get("introspect"):
+            loaded = list(sys.modules.items())
+            reply["modules"] = {n: getattr(m, "__file__", None) for n, m in loaded}
+            reply["compiled"] = compiled
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
 t0 = time.perf_counter()
 handler = getattr(importlib.import_module(module), function)
-out.write(json.dumps({"init_seconds": time.perf_counter() - t0}) + "\n")
+init = time.perf_counter() - t0
+exec(tail)
+"""
+# What an on-demand environment does after init: say so, then serve.
+_SERVE = r"""
+out.write(json.dumps({"init_seconds": init}) + "\n")
 out.flush()
-for line in sys.stdin:
-    request = json.loads(line)
-    meta = request["context"]
-    meta["deadline"] = time.time() + meta.pop("timeout")
-    t1 = time.perf_counter()
-    try:
-        reply = {"response": handler(request["event"], Context(meta))}
-    except Exception as exc:
-        reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                           "stackTrace": traceback.format_tb(exc.__traceback__)}}
-    reply["duration_seconds"] = time.perf_counter() - t1
-    if request.get("introspect"):
-        reply["modules"] = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}
-        reply["compiled"] = compiled
-    out.write(json.dumps(reply) + "\n")
-    out.flush()
+serve(out)
 """
 
 
@@ -93,7 +101,8 @@ class Reply:
     response: Any
     error: dict[str, Any] | None
     duration_seconds: float
-    init_seconds: float | None = None
+    init_seconds: float | None = None  # this request's cold start (init, or restore)
+    restored: bool = False  # the cold start was a restore from a SnapStart snapshot
     modules: dict[str, str | None] | None = None  # asked for with introspect
     compiled: list[str] | None = None
 
@@ -109,11 +118,12 @@ class Worker:
     output: Callable[[VersionConfig, str], None] | None = None
     environment: int = 1  # which of the version's environments (the gateway says it)
     python: str = field(default_factory=base_python)
-    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _process: Any = field(default=None, repr=False)  # a Popen, or a restored environment
     _reader: int = -1
     _buffer: bytes = b""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pumps: list[threading.Thread] = field(default_factory=list, repr=False)
+    restores: ClassVar[bool] = False  # its cold start restores a snapshot (snapshot.py)
 
     @property
     def label(self) -> str:
@@ -131,7 +141,35 @@ class Worker:
 
     def _start(self) -> float:
         self.stop()  # a container that died while idle is simply replaced, as in Lambda
-        read_end, write_end = os.pipe()
+        started = time.perf_counter()
+        self._process, self._reader = self._spawn()
+        self._buffer = b""
+        if self._process.stdout is None or self._process.stderr is None:
+            raise WorkerCrashedError(f"{self.label} has no output pipes")
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(stream,), daemon=True)
+            for stream in (self._process.stdout, self._process.stderr)
+        ]
+        for pump in self._pumps:
+            pump.start()
+        ready = self._read_line(timeout=10 + 60)  # Lambda's init limit is 10 s; be lenient
+        return self._ready(ready, time.perf_counter() - started)
+
+    def _ready(self, ready: dict[str, Any], _elapsed: float) -> float:
+        """Log the finished init (Lambda's INIT_START line); its duration is the cold start."""
+        init = float(ready["init_seconds"])
+        self.log(
+            f"[{self.label}] INIT_START pid {self.pid} env {self.environment} "
+            f"Init Duration: {init * 1000:.1f} ms"
+        )
+        return init
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _command(self, tail: str, fd: int) -> tuple[list[str], dict[str, str]]:
+        """The interpreter's argv and environment for this version, ending with `tail`."""
         module, function = self.config.handler.rsplit(".", 1)
         paths = [str(self.config.code_dir)]
         paths += [str(d / "python") for d in self.config.layer_dirs if (d / "python").is_dir()]
@@ -144,11 +182,17 @@ class Worker:
             region="us-east-1",
             environment=dict(self.config.environment),
         )
-        args = json.dumps([paths, module, function, write_end])
-        # Fixed argv, no shell (bandit B603). -u: -I ignores PYTHONUNBUFFERED, and a buffered
-        # stdout would lose the function's last prints (its EMF metrics) when it is stopped.
-        self._process = subprocess.Popen(  # nosec B603
-            [self.python, "-I", "-S", "-u", "-c", _BOOTSTRAP, args],
+        args = json.dumps([paths, module, function, fd, tail])
+        # -u: -I ignores PYTHONUNBUFFERED, and a buffered stdout would lose the function's
+        # last prints (its EMF metrics) when it is stopped.
+        return [self.python, "-I", "-S", "-u", "-c", _BOOTSTRAP, args], env
+
+    def _spawn(self) -> tuple[Any, int]:
+        """A new process for this environment, and the end of its reply pipe."""
+        read_end, write_end = os.pipe()
+        argv, env = self._command(_SERVE, write_end)
+        process = subprocess.Popen(  # nosec B603 - our interpreter, fixed argv, no shell
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -158,22 +202,7 @@ class Worker:
             start_new_session=True,
         )
         os.close(write_end)
-        self._reader, self._buffer = read_end, b""
-        if self._process.stdout is None or self._process.stderr is None:
-            raise WorkerCrashedError(f"{self.label} has no output pipes")
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(stream,), daemon=True)
-            for stream in (self._process.stdout, self._process.stderr)
-        ]
-        for pump in self._pumps:
-            pump.start()
-        ready = self._read_line(timeout=10 + 60)  # Lambda's init limit is 10 s; be lenient
-        init = float(ready["init_seconds"])
-        self.log(
-            f"[{self.label}] INIT_START pid {self._process.pid} env {self.environment} "
-            f"Init Duration: {init * 1000:.1f} ms"
-        )
-        return init
+        return process, read_end
 
     def _pump(self, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
@@ -237,8 +266,9 @@ class Worker:
                 reply.get("error"),
                 duration,
                 init,
-                reply.get("modules"),
-                reply.get("compiled"),
+                restored=init is not None and self.restores,
+                modules=reply.get("modules"),
+                compiled=reply.get("compiled"),
             )
 
     def stop(self) -> None:
