@@ -129,6 +129,14 @@ def _set(services: Any, wanted: int, wait: bool) -> None:
             if exc.response["Error"]["Code"] != "ProvisionedConcurrencyConfigNotFoundException":
                 raise
         return
+    routing = lam.get_alias(FunctionName=function, Name=alias).get("RoutingConfig", {})
+    if routing.get("AdditionalVersionWeights"):
+        raise Refused(
+            f"a canary is in progress on {alias} ({routing['AdditionalVersionWeights']}): Lambda "
+            "does not change an alias's provisioned concurrency while it has weights; set it "
+            "after promote or rollback",
+            5,
+        )
     lam.put_provisioned_concurrency_config(
         FunctionName=function, Qualifier=alias, ProvisionedConcurrentExecutions=wanted
     )

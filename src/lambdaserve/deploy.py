@@ -17,6 +17,7 @@ from lambdaserve.errors import (
     NothingToRollBackError,
 )
 from lambdaserve.gate import TrustGate
+from lambdaserve.handover import Handover
 from lambdaserve.invoker import Invoker
 from lambdaserve.records import AliasState, History, Ledger, LedgerStore, previous_version
 from lambdaserve.registry import Registry
@@ -79,6 +80,7 @@ class Deployer:
         self.follower_names = followers
         self.history = History(registry.bucket, registry.s3, function)
         self.ledger = LedgerStore(registry.bucket, registry.s3, function, alias)
+        self.handover = Handover(lambda_client, function, alias, progress, sleep, clock)
 
     def state(self) -> AliasState:
         return AliasState.from_alias(
@@ -141,7 +143,7 @@ class Deployer:
         if canary_percent is None:
             after = AliasState(new_version)
         else:
-            after = _split(before.version, new_version, canary_percent)
+            after = AliasState.canary(before.version, new_version, canary_percent)
         reason = reason or f"deploy {name} v{version}"
         self._move(before, after, ledger, reason, verification, model_version=model.version)
         return after
@@ -157,7 +159,7 @@ class Deployer:
     def step(self, percent: float, reason: str, judged: dict[str, Any]) -> AliasState:
         """Move a canary's weight to `percent` (its model was verified when it was deployed)."""
         before, ledger, canary = self._canary("step")
-        after = _split(before.version, canary, percent)
+        after = AliasState.canary(before.version, canary, percent)
         model = function_env(self.config_of(canary)).get("MODEL_VERSION")
         self._move(
             before, after, ledger, reason, PREVIOUSLY_VERIFIED, model_version=model, judged=judged
@@ -211,7 +213,9 @@ class Deployer:
             )
         verification = self.gate.skipped() if insecure_skip_verify else PREVIOUSLY_VERIFIED
         reason = reason or "rollback"
-        self._move(before, after, ledger, reason, verification, config=config, judged=judged)
+        self._move(
+            before, after, ledger, reason, verification, config=config, judged=judged, warm=False
+        )
         return after
 
     def status(self) -> dict[str, Any]:
@@ -231,10 +235,12 @@ class Deployer:
         model_version: str | None = None,
         config: dict[str, Any] | None = None,
         judged: dict[str, Any] | None = None,
+        warm: bool = True,
     ) -> None:
         """Intent in the ledger, then the one alias write, then the records (see records.py).
         `config` is the version that will serve alone (its model version is read from it); a
-        move the canary judge decided records its verdict and figures."""
+        move the canary judge decided records its verdict and figures. Provisioned mode: the
+        versions it gives traffic are warm first, unless not to `warm` (handover.py)."""
         if config is not None:
             model_version = function_env(config).get("MODEL_VERSION")
         entry = {
@@ -255,6 +261,7 @@ class Deployer:
         else:  # first change, or the alias was moved outside lambdaserve: start from the alias
             previous = (ledger.previous if ledger else None) if before.weights else None
             known = Ledger(before, previous or previous_version(before, ledger, self.history), None)
+        warmed = self.handover.before(before, after) if warm else []
         self.ledger.write(Ledger(known.state, known.previous, entry))
         self.lam.update_alias(
             FunctionName=self.function,
@@ -263,6 +270,7 @@ class Deployer:
             RoutingConfig={"AdditionalVersionWeights": after.weights},
         )
         self._finish(entry, known, config)
+        self.handover.after(warmed)
 
     def _finish(
         self, entry: dict[str, Any], ledger: Ledger, config: dict[str, Any] | None
@@ -289,8 +297,3 @@ class Deployer:
         """A version's configuration (None: the unpublished $LATEST)."""
         qualifier = {"Qualifier": version} if version is not None else {}
         return dict(self.lam.get_function_configuration(FunctionName=self.function, **qualifier))
-
-
-def _split(primary: str, canary: str, percent: float) -> AliasState:
-    """The alias with `percent` of its traffic on the canary."""
-    return AliasState(primary, {canary: round(percent / 100, 4)})

@@ -39,6 +39,15 @@ class AliasState:
         return cls(str(data["version"]), {str(k): float(v) for k, v in data["weights"].items()})
 
     @classmethod
+    def canary(cls, primary: str, canary: str, percent: float) -> AliasState:
+        """The alias with `percent` of its traffic on the canary."""
+        return cls(primary, {canary: round(percent / 100, 4)})
+
+    def shares(self) -> dict[str, float]:
+        """Each version's share of the alias's traffic."""
+        return {self.version: 1 - sum(self.weights.values()), **self.weights}
+
+    @classmethod
     def from_alias(cls, alias: dict[str, Any]) -> AliasState:
         """From a Lambda GetAlias / UpdateAlias answer."""
         weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})

@@ -50,6 +50,11 @@ class ProvisionedConcurrency:
             wanted = int(body.get("ProvisionedConcurrentExecutions", 0))
             if wanted < 1:
                 return 400, _error("InvalidParameterValueException", "at least 1")
+            if not qualifier.isdigit() and self.read_alias(function, qualifier).weights:
+                return 400, _error(  # as Lambda: the alias's split is fixed while it has weights
+                    "InvalidParameterValueException",
+                    "Alias with weights can not be used with Provisioned Concurrency",
+                )
             self.put(function, qualifier, wanted)
             return 202, self._public(self._configs[key])
         if key not in self._configs:
@@ -57,6 +62,8 @@ class ProvisionedConcurrency:
                 "ProvisionedConcurrencyConfigNotFoundException",
                 f"No Provisioned Concurrency Config found for this function: {function}",
             )
+        if method == "GET":
+            self._follow(function, qualifier)
         if method == "DELETE":
             with self._lock:
                 del self._configs[key]
@@ -84,13 +91,26 @@ class ProvisionedConcurrency:
         return int(config["RequestedProvisionedConcurrentExecutions"]) if config else 0
 
     # -- environments ------------------------------------------------------------------
+    def _follow(self, function: str, alias: str) -> None:
+        """As Lambda re-splits an alias's environments when it moves: IN_PROGRESS until the
+        versions it now routes to have their share."""
+        if alias.isdigit():
+            return
+        with self._lock:
+            config = self._configs[function, alias]
+            moved = config.get("split") != self.read_alias(function, alias).to_dict()
+            if moved and config["Status"] == "READY":
+                config["Status"] = "IN_PROGRESS"
+                threading.Thread(target=self.allocate, args=(function, alias), daemon=True).start()
+
     def allocate(self, function: str, alias: str) -> None:
-        """Initialise the alias's share of environments per version (weights split them)."""
+        """Initialise the qualifier's environments: a version's own, or an alias's share per
+        version (its weights split them)."""
         wanted = self.requested(function, alias)
         if not wanted:
             return
-        state = self.read_alias(function, alias)
-        shares = {state.version: 1 - sum(state.weights.values()), **state.weights}
+        state = AliasState(alias) if alias.isdigit() else self.read_alias(function, alias)
+        shares = state.shares()
         allocated = 0
         for version, share in shares.items():
             count = max(1, round(wanted * share)) if share > 0 else 0
@@ -100,11 +120,12 @@ class ProvisionedConcurrency:
             if config is not None:
                 config["AllocatedProvisionedConcurrentExecutions"] = min(allocated, wanted)
                 config["Status"] = "READY"
+                config["split"] = state.to_dict()
         self.log(f"[{function}:{alias}] provisioned concurrency: {allocated} of {wanted} ready")
 
     @staticmethod
     def _public(config: dict[str, Any]) -> dict[str, Any]:
-        return dict(config)
+        return {k: v for k, v in config.items() if k != "split"}
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
