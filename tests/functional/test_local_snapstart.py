@@ -45,7 +45,7 @@ def function(tmp_path: Path) -> Path:
     layer = tmp_path / "layer"
     layer.mkdir()
     (layer / "python").symlink_to(ROOT / "src")  # lambdaserve, as the serving layer holds it
-    numpy = Path(__import__("numpy").__file__).parent
+    numpy = Path(str(__import__("numpy").__file__)).parent
     (tmp_path / "numpy-layer" / "python").mkdir(parents=True)
     (tmp_path / "numpy-layer" / "python" / "numpy").symlink_to(numpy)
     if (numpy.parent / "numpy.libs").exists():
