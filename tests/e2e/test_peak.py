@@ -5,7 +5,10 @@ answered as the template maps it (503, Retry-After, problem+json)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +17,7 @@ from typing import Any
 
 import pytest
 from e2e.running import Running, running_stack
+from support import ROOT
 
 from lambdaserve import sample
 from lambdaserve.problem import TYPE_BASE
@@ -78,3 +82,60 @@ def test_past_reserved_concurrency_clients_get_503_with_retry_after(peak: Runnin
             assert headers["Retry-After"] == "1"
             assert payload["type"] == TYPE_BASE + "function-unavailable"
     print(f"16 requests, 8 at a time, reserved concurrency 3: {dict(statuses)}")
+
+
+def test_the_load_test_runs_the_black_friday_profile(peak: Running, tmp_path: Path) -> None:
+    """`make loadtest`'s runner, small: every phase reported, every throttle with Retry-After,
+    no other 5xx, and the plot drawn."""
+    out = tmp_path / "loadtest"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "loadtest" / "run.py"), "--url", peak.url,
+         "--strategies", "provisioned", "--warmup", "2", "--steady", "3", "--ramp", "3",
+         "--spike", "3", "--users", "1", "--out", str(out)],
+        env={**os.environ, "LOADTEST_API_KEY": peak.env["LAMBDASERVE_API_KEY"]},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    phases = results["strategies"]["provisioned"]["phases"]
+    assert list(phases) == ["warmup", "steady", "ramp", "spike"]
+    for name, phase in phases.items():
+        assert phase["requests"] > 0, name
+        assert phase["throttles_without_retry_after"] == 0, name
+        assert (phase["errors_5xx"], phase["connection_errors"]) == (0, 0), name
+    assert results["figures"]["provisioned"]["unmapped_5xx"] == 0
+    assert (out / "results.png").stat().st_size > 10_000
+    assert "| provisioned | spike |" in (out / "results.md").read_text()
+
+
+def _started(running: Running, version: str) -> int:
+    return sum(f"PredictFunction:{version}] INIT_START" in line for line in running.logs)
+
+
+def test_a_canary_in_provisioned_mode_is_provisioned_before_it_serves(
+    peak: Running, second_bundle_session: Path
+) -> None:
+    published = peak.cli("publish", str(second_bundle_session), "--json")
+    assert published.returncode == 0, published.stderr
+    canary = peak.cli("deploy", "retail-propensity", json.loads(published.stdout)["version"],
+                      "--canary", "10")  # fmt: skip
+    assert canary.returncode == 0, canary.stderr
+    said = canary.stdout + canary.stderr
+    version = re.search(r"provisioning 1 environments of version (\d+) before it serves", said)
+    assert version, said
+    assert _started(peak, version[1]) >= 1
+    assert "provisioned concurrency is ready for its new split" in said
+    # Lambda refuses to change an alias's provisioned concurrency while it has weights.
+    refused = peak.cli("capacity", "--set", "2")
+    assert refused.returncode == 5
+    assert "canary is in progress" in refused.stderr
+    promoted = peak.cli("promote")
+    assert promoted.returncode == 0, promoted.stderr
+    said = promoted.stderr
+    assert f"provisioning 3 environments of version {version[1]} before it serves" in said
+    assert _started(peak, version[1]) >= 3  # all its share, before all the traffic
+    shown = _capacity(peak)["provisioned"]
+    assert (shown["requested"], shown["status"]) == (3, "READY")
+    back = peak.cli("rollback")
+    assert back.returncode == 0, back.stderr
+    assert "provisioning" not in back.stderr  # a rollback moves at once
