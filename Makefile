@@ -21,13 +21,13 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring loadtest clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml layers/runtime/requirements.txt requirements/cli.txt
+$(STAMP): pyproject.toml layers/runtime/requirements.txt layers/onnx/requirements.txt requirements/cli.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -101,6 +101,9 @@ bench-batch: build ## batch scoring: a child vs raw predict_proba, memory on 50/
 
 bench-monitoring: $(STAMP) ## drift monitor: false alarms, smallest shift detected, capture latency, monitor cost
 	$(BIN)/python bench/monitoring.py
+
+loadtest: build ## the Black-Friday profile (locust) on the local stack under none, provisioned, snapstart -> bench/loadtest/results.{json,md,png}
+	$(BIN)/python bench/loadtest/run.py
 
 sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle

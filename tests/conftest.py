@@ -79,6 +79,19 @@ def quiet_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def onnx_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample's ONNX recipe (categories as codes), proven and bundled for ONNX Runtime."""
+    out = tmp_path_factory.mktemp("onnx-bundle")
+    sample.train(out, rows=8000, seed=12, engine="onnx")
+    return out
+
+
+@pytest.fixture
+def onnx_bundle(onnx_bundle_session: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(onnx_bundle_session, tmp_path / "onnx"))
+
+
 @pytest.fixture
 def second_bundle(second_bundle_session: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(second_bundle_session, tmp_path / "second"))

@@ -32,7 +32,7 @@ from lambdaserve.records import AliasState
 from lambdaserve.registry import Registry, layer_zip
 from lambdaserve.signing import ManifestSigner
 from lambdaserve.trust import KEY_ENV
-from lambdaserve.versions import FOLLOWER_ENV
+from lambdaserve.versions import FOLLOWER_ENV, RUNTIME_LAYER_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -218,7 +218,8 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
             **glob["Environment"]["Variables"],
             **props["Environment"]["Variables"],
         }.items()
-        if k not in (KEY_ENV, FOLLOWER_ENV)  # resources: the key made above, the batch function
+        # Resources: the key made above, the batch function, the runtime layers below.
+        if k not in (KEY_ENV, FOLLOWER_ENV, *RUNTIME_LAYER_ENV.values())
     }
     env[KEY_ENV] = key
     env[FOLLOWER_ENV] = BATCH_FUNCTION
@@ -235,6 +236,10 @@ def moto_account(sample_bundle: Path, workdir: Path) -> Account:
         ]
         zips[arn] = content
         layers.append(arn)
+    onnx_runtime = lam.publish_layer_version(
+        LayerName="OnnxRuntimeLayer", Content={"ZipFile": zip_files({"python/README": "onnx"})}
+    )["LayerVersionArn"]
+    env |= {"SKLEARN_RUNTIME_LAYER": layers[0], "ONNX_RUNTIME_LAYER": onnx_runtime}
     for name, logical_id, code, variables in (
         (FUNCTION, "PredictFunction", "predict", env),
         (

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lambdaserve import drift, positions
+from lambdaserve import convert, drift, positions
 from lambdaserve import manifest as manifest_io
 from lambdaserve.manifest import MODEL_FILE, Feature, Manifest, ManifestError, parse_features
 from lambdaserve.problem import RequestError
@@ -239,8 +239,12 @@ def make_bundle(
     sample_rows: list[dict[str, Any]],
     out_dir: Path,
     metrics: dict[str, float] | None = None,
+    engine: str = "sklearn",
+    category_input: str = "raw",
 ) -> Manifest:
-    """Write model.joblib and manifest.json into out_dir and return the manifest."""
+    """Write model.joblib (and, for the ONNX engine, model.onnx once it passed the parity
+    proof: convert.py) and manifest.json into out_dir; return the manifest. `engine`: sklearn,
+    onnx or auto; `category_input` "codes": the model was fitted on category codes."""
     import joblib
 
     estimator, features, task, matrix = _as_served(estimator, spec, sample_rows)
@@ -261,8 +265,20 @@ def make_bundle(
         baseline_profile=profile(features, matrix),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         created_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        category_input=category_input,
     )
-    predictor = Predictor(draft, estimator, max_rows=max(len(matrix), 1))
+    try:  # golden examples and the output baseline come from the engine that will serve
+        fields, predictor = convert.choose(
+            engine,
+            estimator,
+            Predictor(draft, estimator, max(len(matrix), 1)),
+            sample_rows,
+            out_dir,
+        )
+    except convert.ConversionRefused as exc:
+        raise BundleError(f"--engine onnx refused: {exc}") from None
+    draft = Manifest(**{**draft.__dict__, **fields})
+    predictor = Predictor(draft, predictor.estimator, max_rows=max(len(matrix), 1))
     golden = _golden_examples(predictor, matrix, sample_rows)
     draft.baseline_profile["outputs"] = _outputs_profile(predictor, matrix)
     final = Manifest(**{**draft.__dict__, "golden_examples": golden})

@@ -36,8 +36,24 @@ def _summary(manifest: Any, out: Path) -> str:
         f"{len(manifest.features)} features) into {out}\n"
         f"sha256 {manifest.sha256}\n"
         + (f"metrics {metrics}\n" if metrics else "")
-        + f"{len(manifest.golden_examples)} golden examples recorded"
+        + f"{len(manifest.golden_examples)} golden examples recorded\n"
+        + _engine_line(manifest)
     )
+
+
+def _engine_line(manifest: Any) -> str:
+    """Which engine serves, and the parity proof's figures or why ONNX was refused."""
+    proof = manifest.parity or {}
+    if manifest.engine == "onnx":
+        worst = proof.get("max_probability_difference", proof.get("max_relative_difference"))
+        return (
+            f"engine onnx: parity proven on {proof.get('rows'):,} rows "
+            f"({proof.get('sample_rows'):,} sample, {proof.get('generated_rows'):,} generated), "
+            f"0 differing, largest difference {worst:.2g} (tolerance {proof.get('tolerance')})"
+        )
+    if proof.get("reason"):
+        return f"engine sklearn: ONNX refused, {proof['reason']}"
+    return "engine sklearn"
 
 
 @click.group()
@@ -64,11 +80,22 @@ def sample() -> None:
 )
 @click.option("--rows", type=click.IntRange(min=1000), default=20_000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def sample_train(out: Path, rows: int, seed: int) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["sklearn", "onnx"]),
+    default="sklearn",
+    show_default=True,
+    help="onnx: the recipe that converts (categories as codes), proven and bundled for ONNX",
+)
+def sample_train(out: Path, rows: int, seed: int, engine: str) -> None:
     """Train the sample model on seeded synthetic data and write its bundle."""
     from lambdaserve import sample as sample_model
+    from lambdaserve.bundle import BundleError
 
-    manifest = sample_model.train(out, rows=rows, seed=seed)
+    try:
+        manifest = sample_model.train(out, rows=rows, seed=seed, engine=engine)
+    except BundleError as exc:
+        _fail(str(exc))
     click.echo(_summary(manifest, out))
 
 
@@ -111,6 +138,18 @@ def sample_data(out: Path, rows: int, seed: int) -> None:
     metavar="NAME=VALUE",
     help="a training metric to record, repeatable",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["sklearn", "onnx", "auto"]),
+    default="sklearn",
+    show_default=True,
+    help="onnx: convert and prove parity, or refuse; auto: onnx if it passes, else sklearn",
+)
+@click.option(
+    "--category-codes",
+    is_flag=True,
+    help="the model was fitted on category codes (lambdaserve.engines.category_codes)",
+)
 def bundle_cmd(
     model_file: Path,
     name: str,
@@ -118,6 +157,8 @@ def bundle_cmd(
     sample_csv: Path,
     out: Path,
     metrics: tuple[str, ...],
+    engine: str,
+    category_codes: bool,
 ) -> None:
     """Bundle your own fitted estimator (a joblib file) with its feature spec."""
     from lambdaserve.bundle import (
@@ -140,7 +181,14 @@ def bundle_cmd(
         rows = read_sample_csv(sample_csv, parse_features(spec["features"]))
         estimator = load_estimator(model_file)
         manifest = make_bundle(
-            estimator, name=name, spec=spec, sample_rows=rows, out_dir=out, metrics=parsed
+            estimator,
+            name=name,
+            spec=spec,
+            sample_rows=rows,
+            out_dir=out,
+            metrics=parsed,
+            engine=engine,
+            category_input="codes" if category_codes else "raw",
         )
     except _FAILURES as exc:
         _fail(str(exc))

@@ -205,7 +205,7 @@ def gitops_params(ctx: click.Context, name: str, version: str) -> None:
     click.echo(
         f"ModelLayerArn={model.layer_arn} ModelName={model.name} "
         f"ModelVersion={model.version} ModelSha256={model.manifest.sha256} "
-        f"ModelRevision={model.manifest.sha256}"
+        f"ModelEngine={model.manifest.engine} ModelRevision={model.manifest.sha256}"
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lambdaserve.versions import function_env
+from lambdaserve.versions import engine_of, function_env
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -22,12 +22,14 @@ KEYS = {
     "MODEL_NAME": "model-name",
     "MODEL_VERSION": "model-version",
     "MODEL_SHA256": "model-sha256",
+    "engine": "model-engine",
 }
 TEMPLATE_PARAMETER = {
     "model-layer-arn": "LiveModelLayerArn",
     "model-name": "LiveModelName",
     "model-version": "LiveModelVersion",
     "model-sha256": "LiveModelSha256",
+    "model-engine": "LiveModelEngine",
 }
 SAMPLE = "sample"  # "the template's own sample model layer"
 
@@ -69,7 +71,7 @@ def write_live(ssm: SSMClient, prefix: str, config: dict[str, Any]) -> None:
     which the template turns back into its ModelLayer."""
     env = function_env(config)
     if env.get("MODEL_VERSION"):
-        values = {KEYS["layer"]: config["Layers"][-1]["Arn"]}
+        values = {KEYS["layer"]: config["Layers"][-1]["Arn"], KEYS["engine"]: engine_of(config)}
         values |= {KEYS[k]: env[k] for k in MODEL_ENV}
     else:
         values = dict.fromkeys(KEYS.values(), SAMPLE)

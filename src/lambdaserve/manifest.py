@@ -140,6 +140,12 @@ class Manifest:
     created_at: str | None = None
     created_by: str | None = None
     model_file: str = MODEL_FILE
+    # The engine that serves (engines.py), how categories reach the model ("raw" strings or
+    # "codes"), the ONNX graph's file, hash and versions, and the parity proof's figures.
+    engine: str = "sklearn"
+    category_input: str = "raw"
+    onnx: dict[str, Any] | None = None
+    parity: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
@@ -180,6 +186,13 @@ class Manifest:
             examples = [GoldenExample(**g) for g in golden]
         except TypeError as exc:
             raise ManifestError(f"malformed golden example: {exc}") from None
+        engine, onnx = raw.get("engine", "sklearn"), raw.get("onnx")
+        if engine not in ("sklearn", "onnx"):
+            raise ManifestError("'engine' must be 'sklearn' or 'onnx'")
+        if engine == "onnx" and not (isinstance(onnx, dict) and {"file", "sha256"} <= set(onnx)):
+            raise ManifestError("an ONNX manifest needs 'onnx' with its 'file' and 'sha256'")
+        if raw.get("category_input", "raw") not in ("raw", "codes"):
+            raise ManifestError("'category_input' must be 'raw' or 'codes'")
         return cls(
             name=raw["name"],
             sha256=sha,
@@ -195,6 +208,10 @@ class Manifest:
             created_at=raw.get("created_at"),
             created_by=raw.get("created_by"),
             model_file=str(raw.get("model_file", MODEL_FILE)),
+            engine=engine,
+            category_input=raw.get("category_input", "raw"),
+            onnx=onnx,
+            parity=raw.get("parity"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +232,10 @@ class Manifest:
             "baseline_profile": self.baseline_profile,
             "created_at": self.created_at,
             "created_by": self.created_by,
+            "engine": self.engine,
+            "category_input": self.category_input,
+            "onnx": self.onnx,
+            "parity": self.parity,
         }
 
     @property

@@ -91,7 +91,7 @@ class ModelVersion:
 
 def layer_zip(bundle_dir: Path, manifest: Manifest, signature: bytes | None = None) -> bytes:
     """The layer content: model file, (versioned) manifest and its signature under model/,
-    reproducibly."""
+    and the ONNX graph of a bundle that serves with it, reproducibly."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = [
@@ -100,6 +100,9 @@ def layer_zip(bundle_dir: Path, manifest: Manifest, signature: bytes | None = No
         ]
         if signature is not None:
             entries.append((SIGNATURE_FILE, signature))
+        if manifest.engine == "onnx" and manifest.onnx:  # the graph the parity proof passed
+            graph = str(manifest.onnx["file"])
+            entries.append((graph, (Path(bundle_dir) / graph).read_bytes()))
         for name, data in entries:
             info = zipfile.ZipInfo(f"model/{name}", date_time=_ZIP_TIME)
             info.external_attr = 0o644 << 16

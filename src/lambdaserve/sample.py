@@ -148,19 +148,31 @@ def pipeline(seed: int = 7) -> Any:
     return Pipeline([("encode", encode), ("model", model)])
 
 
-def train(out_dir: Path, rows: int = 20_000, seed: int = 7) -> Manifest:
-    """Train on a seeded data set, measure a 20% holdout, write the bundle."""
+def onnx_pipeline(seed: int = 7) -> Any:
+    """The ONNX engine's recipe: the same trees on category codes (engines.category_codes),
+    split as numbers. skl2onnx does not convert native categorical splits (the default
+    pipeline's), so the parity proof refuses that one; this one converts exactly."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, random_state=seed)
+
+
+def train(out_dir: Path, rows: int = 20_000, seed: int = 7, engine: str = "sklearn") -> Manifest:
+    """Train on a seeded data set, measure a 20% holdout, write the bundle. `engine` onnx:
+    the recipe that converts (onnx_pipeline), bundled for the ONNX engine."""
     from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 
+    from lambdaserve.engines import category_codes
     from lambdaserve.manifest import parse_features
     from lambdaserve.schema import RequestParser
 
     records, labels = generate(rows, seed)
-    matrix = RequestParser(parse_features(SPEC["features"]), max_rows=rows).parse(
-        {"instances": records}
-    )
+    features = parse_features(SPEC["features"])
+    matrix = RequestParser(features, max_rows=rows).parse({"instances": records})
+    if engine == "onnx":
+        matrix = category_codes(matrix, features)
     cut = int(rows * 0.8)
-    model = pipeline(seed).fit(matrix[:cut], labels[:cut])
+    model = (onnx_pipeline if engine == "onnx" else pipeline)(seed).fit(matrix[:cut], labels[:cut])
     proba = model.predict_proba(matrix[cut:])[:, 1]
     holdout = labels[cut:]
     metrics = {
@@ -172,7 +184,14 @@ def train(out_dir: Path, rows: int = 20_000, seed: int = 7) -> Manifest:
         "positive_rate": float(holdout.mean()),
     }
     return make_bundle(
-        model, name=NAME, spec=SPEC, sample_rows=records[cut:], out_dir=out_dir, metrics=metrics
+        model,
+        name=NAME,
+        spec=SPEC,
+        sample_rows=records[cut:],
+        out_dir=out_dir,
+        metrics=metrics,
+        engine=engine,
+        category_input="codes" if engine == "onnx" else "raw",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lambdaserve import manifest as manifest_io
+from lambdaserve.engines import ONNX_FILE, OnnxModel, category_codes, onnxruntime_version
 from lambdaserve.golden import compare_golden
 from lambdaserve.manifest import FRAMEWORKS, Manifest, ManifestError
 from lambdaserve.schema import DEFAULT_MAX_ROWS, RequestParser
@@ -136,6 +137,33 @@ class ExpectedModel:
         ]
 
 
+def _load_onnx(model_dir: Path, manifest: Manifest) -> OnnxModel:
+    """The ONNX graph, once its hash is the manifest's and this runtime is the one the parity
+    proof ran on (another onnxruntime could answer otherwise)."""
+    onnx = manifest.onnx or {}
+    path = model_dir / str(onnx.get("file", ONNX_FILE))
+    if not path.is_file():
+        raise ModelLoadError(f"the bundle has no ONNX graph {path.name!r}")
+    actual = sha256_of(path)
+    if actual != onnx.get("sha256"):
+        raise ModelIntegrityError(
+            f"{path.name} has sha256 {actual}, the manifest says {onnx.get('sha256')}"
+        )
+    try:
+        here = onnxruntime_version()
+    except ImportError:
+        raise FrameworkMismatchError(
+            "the bundle serves with ONNX Runtime and this runtime has none: attach the ONNX "
+            "runtime layer (deploy does)"
+        ) from None
+    proven = onnx.get("frameworks", {}).get("onnxruntime")
+    if proven != here:
+        raise FrameworkMismatchError(
+            f"the parity proof ran on onnxruntime {proven}, this runtime has {here}"
+        )
+    return OnnxModel.load(path, manifest.task, manifest.classes)
+
+
 def load_pickled(path: Path) -> Any:
     """`joblib.load`, with a model pickled by another scikit-learn version refused (its
     predictions here could silently differ): FrameworkMismatchError. The one place
@@ -195,13 +223,16 @@ class Predictor:
                 f"{manifest.model_file} has sha256 {actual}, the manifest says {manifest.sha256}: "
                 "refusing to unpickle a file that is not the one bundled"
             )
-        mismatched = framework_mismatches(manifest.frameworks, runtime_versions())
-        if mismatched:
-            raise FrameworkMismatchError(
-                "the bundle was made for other framework versions: " + "; ".join(mismatched)
-            )
-        estimator = load_pickled(model_path)
-        _single_threaded(estimator)
+        if manifest.engine == "onnx":
+            estimator: Any = _load_onnx(model_dir, manifest)
+        else:
+            mismatched = framework_mismatches(manifest.frameworks, runtime_versions())
+            if mismatched:
+                raise FrameworkMismatchError(
+                    "the bundle was made for other framework versions: " + "; ".join(mismatched)
+                )
+            estimator = load_pickled(model_path)
+            _single_threaded(estimator)
         predictor = cls(manifest, estimator, max_rows=max_rows)
         predictor.load_seconds = time.perf_counter() - started
         return predictor
@@ -221,6 +252,10 @@ class Predictor:
 
     def predict_arrays(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The predictions and (classifiers) the probabilities as arrays, for batch scoring."""
+        if self.manifest.category_input == "codes":
+            matrix = category_codes(matrix, self.manifest.features)
+        if isinstance(self.estimator, OnnxModel):
+            return self.estimator.predict_arrays(matrix)
         from sklearn import config_context
 
         # Our parser has already refused NaN/Infinity where the spec forbids them, so

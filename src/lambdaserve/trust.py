@@ -164,10 +164,14 @@ class ModelVerifier:
             f"model/{MANIFEST_FILE}": model.raw_manifest,
             f"model/{SIGNATURE_FILE}": model.signature,
         }
+        # Each model file the layer holds, with the hash the signed manifest gives it.
+        hashed = {f"model/{MODEL_FILE}": model.manifest.sha256}
+        if model.manifest.engine == "onnx" and model.manifest.onnx:
+            hashed[f"model/{model.manifest.onnx['file']}"] = str(model.manifest.onnx["sha256"])
         try:
             with zipfile.ZipFile(io.BytesIO(content)) as archive:
                 names = archive.namelist()
-                if sorted(names) != sorted({*expected, f"model/{MODEL_FILE}"}):
+                if sorted(names) != sorted({*expected, *hashed}):
                     raise LayerContentError(
                         f"refusing {label}: its layer holds {sorted(names)}, "
                         "not exactly the model, its manifest and the signature"
@@ -177,11 +181,12 @@ class ModelVerifier:
                         raise LayerContentError(
                             f"refusing {label}: the layer's {name} is not the signed one"
                         )
-                model_sha = hashlib.sha256(archive.read(f"model/{MODEL_FILE}")).hexdigest()
+                found = {name: hashlib.sha256(archive.read(name)).hexdigest() for name in hashed}
         except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise LayerContentError(f"refusing {label}: unreadable layer ({exc})") from None
-        if model_sha != model.manifest.sha256:
-            raise LayerContentError(
-                f"refusing {label}: the layer's model file hashes to {model_sha[:12]}, "
-                f"the signed manifest says {model.manifest.sha256[:12]}"
-            )
+        for name, signed in hashed.items():
+            if found[name] != signed:
+                raise LayerContentError(
+                    f"refusing {label}: the layer's {name} hashes to {found[name][:12]}, "
+                    f"the signed manifest says {signed[:12]}"
+                )

@@ -23,11 +23,34 @@ if TYPE_CHECKING:
     from lambdaserve.trust import Verification
 
 MAX_LAYERS = 5
+# The runtime layer of each engine, as the function's own environment names it (template.yaml).
+RUNTIME_LAYER_ENV = {"sklearn": "SKLEARN_RUNTIME_LAYER", "onnx": "ONNX_RUNTIME_LAYER"}
 
 
 def function_env(config: dict[str, Any]) -> dict[str, str]:
     """A function configuration's environment variables (as Lambda's API reports them)."""
     return dict(config.get("Environment", {}).get("Variables", {}))
+
+
+def engine_of(config: dict[str, Any]) -> str:
+    """The engine a configuration's runtime layer serves (sklearn unless it has the ONNX one)."""
+    onnx = function_env(config).get(RUNTIME_LAYER_ENV["onnx"])
+    return "onnx" if onnx and onnx in {x["Arn"] for x in config.get("Layers", [])} else "sklearn"
+
+
+def with_runtime(layers: list[str], env: dict[str, str], engine: str) -> list[str]:
+    """The layers with the engine's runtime layer in place of the other engine's."""
+    wanted = env.get(RUNTIME_LAYER_ENV[engine], "")
+    if not wanted:
+        if engine == "sklearn":
+            return layers  # a stack from before the ONNX engine: its one runtime layer
+        raise InvalidRequestError(
+            "this stack has no ONNX runtime layer (ONNX_RUNTIME_LAYER): update it with "
+            "`sam deploy` before deploying a bundle for the ONNX engine"
+        )
+    runtimes = {env.get(name) for name in RUNTIME_LAYER_ENV.values()} - {None, ""}
+    out = [wanted if arn in runtimes else arn for arn in layers]
+    return out if wanted in out else [wanted, *out]
 
 
 def validate_golden(
@@ -88,7 +111,7 @@ class VersionPublisher:
             description += f" {UNVERIFIED_MARK}"
         self.progress(f"updating {self.function} to {model.name} v{model.version}")
         env = ExpectedModel.of(model.manifest).env()
-        return self.pin(model.layer_arn, env, config, description)
+        return self.pin(model.layer_arn, env, config, description, model.manifest.engine)
 
     def pin(
         self,
@@ -96,9 +119,13 @@ class VersionPublisher:
         model_env: dict[str, str],
         config: dict[str, Any],
         description: str,
+        engine: str | None = None,
     ) -> str:
-        """Set the model layer (None: the stack's own sample) and the MODEL_* pins, publish."""
+        """Set the model layer (None: the stack's own sample), the runtime layer of its
+        `engine` (None: as it is) and the MODEL_* pins, publish."""
         layers = [layer["Arn"] for layer in config.get("Layers", [])]
+        if engine is not None:
+            layers = with_runtime(layers, function_env(config), engine)
         # A registry model layer is always last and overlays the sample's /opt/model:
         # replace it if there is one, else add it (template.yaml keeps the same shape).
         if layers and self.registry.is_model_layer(layers[-1]):
@@ -189,7 +216,8 @@ class Follower:
             latest = dict(lam.get_function_configuration(FunctionName=function))
             layer, env = wanted
             description = str(served.get("Description", ""))
-            version = self.publisher.pin(layer, dict(env), latest, description)
+            engine = engine_of(served)
+            version = self.publisher.pin(layer, dict(env), latest, description, engine)
         lam.update_alias(FunctionName=function, Name=self.alias, FunctionVersion=version)
         self.publisher.progress(f"{function}:{self.alias} follows: version {version}")
         return version

@@ -117,6 +117,7 @@ def test_deploy_pins_the_model_in_a_new_version_validates_it_and_moves_live(
         "model-name": "retail-propensity",
         "model-version": "1",
         "model-sha256": model.manifest.sha256,
+        "model-engine": "sklearn",  # which runtime layer a later `sam deploy` attaches
     }
 
 
@@ -353,7 +354,7 @@ def test_init_parameters_creates_missing_ones_as_sample_and_keeps_existing(
     published: Account,
 ) -> None:
     deployer = _deployer(published)
-    assert len(init_parameters(published.ssm, SSM_PREFIX)) == 4
+    assert len(init_parameters(published.ssm, SSM_PREFIX)) == len(KEYS)
     assert set(_ssm(published).values()) == {"sample"}
     deployer.deploy("retail-propensity", "1")
     assert init_parameters(published.ssm, SSM_PREFIX) == []
@@ -383,7 +384,7 @@ def test_rollback_makes_one_alias_write_and_costs_the_same_however_long_the_hist
             "GetFunctionConfiguration": 1,
             "UpdateAlias": 1,
             "PutObject": 3,  # intent, history entry, ledger
-            "PutParameter": 4,
+            "PutParameter": 5,  # the live model: layer, name, version, sha256, engine
         }
     )
 

@@ -101,7 +101,7 @@ def test_the_readme_aws_path_works_from_an_empty_account(
     assert init.exit_code == 0, init.output
     overrides = _overrides(init.stdout)
     assert overrides["ModelParameterPrefix"] == prefix
-    assert init.stderr.count("created ") == 4
+    assert init.stderr.count("created ") == 5
     assert cli("init-parameters").stderr.strip() == f"the parameters under {prefix} exist already"
 
     resolved = _sam_deploy(account, STACK, overrides)
@@ -145,7 +145,7 @@ def test_the_readme_aws_path_works_from_an_empty_account(
     assert "--yes" in refused.stderr
     purged = cli("purge", "--yes")
     assert purged.exit_code == 0, purged.output
-    assert "2 model layer versions, 4 parameters" in purged.stdout
+    assert "2 model layer versions, 5 parameters" in purged.stdout
     assert account.bucket not in [b["Name"] for b in account.s3.list_buckets()["Buckets"]]
     key = account.kms.describe_key(KeyId=account.signing_key)["KeyMetadata"]
     assert key["KeyState"] == "PendingDeletion"

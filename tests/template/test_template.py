@@ -59,9 +59,13 @@ def test_function_runs_python312_x86_with_tracing_and_its_layers(cfn: dict[str, 
     assert cfn["Parameters"]["Architecture"]["Default"] == "x86_64"
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["Handler"] == "app.lambda_handler"
-    *built, live = props["Layers"]
-    layer_ids = [layer["Ref"] for layer in built]
+    runtime, *built, live = props["Layers"]
+    # The runtime layer follows the live model's engine (scikit-learn or ONNX Runtime).
+    condition, onnx, sklearn = runtime["Fn::If"]
+    assert condition == "ServeOnnx"
+    layer_ids = [onnx["Ref"], sklearn["Ref"]] + [layer["Ref"] for layer in built]
     assert [lid.rstrip("0123456789abcdef") for lid in layer_ids] == [
+        "OnnxRuntimeLayer",
         "RuntimeLayer",
         "ServingLayer",
         "ModelLayer",

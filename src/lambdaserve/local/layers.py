@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,3 +63,29 @@ class LayerFolders:
             timeout_s=config.get("Timeout", 29),
             arn=config["FunctionArn"],
         )
+
+    def publish(self, lam: Any, folders: Sequence[Path]) -> list[str]:
+        """Each built layer folder as a layer version in the local Lambda (moto stores a
+        placeholder; workers mount the folder itself): their ARNs, in order."""
+        from lambdaserve.local.functions import zip_files
+
+        arns = []
+        for folder in folders:
+            arn = lam.publish_layer_version(
+                LayerName=folder.name,
+                Content={"ZipFile": zip_files({"README": folder.name})},
+                CompatibleRuntimes=["python3.12"],
+            )["LayerVersionArn"]
+            self.known[arn] = folder
+            arns.append(arn)
+        return arns
+
+    def runtime_environment(self) -> dict[str, str]:
+        """What template.yaml gives the functions: the runtime layer of each engine (deploy
+        attaches the one a bundle needs)."""
+        by_folder = {folder.name: arn for arn, folder in self.known.items()}
+        pairs = (
+            ("SKLEARN_RUNTIME_LAYER", "RuntimeLayer"),
+            ("ONNX_RUNTIME_LAYER", "OnnxRuntimeLayer"),
+        )
+        return {name: by_folder[layer] for name, layer in pairs if layer in by_folder}

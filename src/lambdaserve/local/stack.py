@@ -20,7 +20,7 @@ from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.auth import make_check
 from lambdaserve.local.batch import create_state_machine, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
-from lambdaserve.local.functions import LocalFunctions, create_function, zip_files
+from lambdaserve.local.functions import LocalFunctions, create_function
 from lambdaserve.local.gateway import Gateway, routes_of
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
@@ -231,16 +231,9 @@ class LocalCloud:
         self._role = self.client("iam", direct=True).create_role(
             RoleName="lambdaserve-local", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
-        self._layers = []
-        for folder in self.built.layer_dirs:
-            # moto only stores layer versions; the worker mounts the built folder itself.
-            arn = lam.publish_layer_version(
-                LayerName=folder.name,
-                Content={"ZipFile": zip_files({"README": folder.name})},
-                CompatibleRuntimes=["python3.12"],
-            )["LayerVersionArn"]
-            self.layers.known[arn] = folder
-            self._layers.append(arn)
+        self._layers = self.layers.publish(lam, self.built.layer_dirs)
+        onnx = Path(self.settings.build_dir) / "OnnxRuntimeLayer"  # deploy attaches it
+        self.layers.publish(lam, [onnx] if onnx.is_dir() else [])
         self._publish(FUNCTION, self.built, {FOLLOWER_ENV: BATCH_FUNCTION})
         reserved = int(self.parameters.get("ReservedConcurrency", "-1"))
         if reserved >= 0:  # as the template's ReservedConcurrentExecutions
@@ -257,8 +250,10 @@ class LocalCloud:
     ) -> None:
         """The function as `sam deploy` leaves it (with the layers the template gives it)."""
         layers = [arn for arn in self._layers if self.layers.known[arn] in built.layer_dirs]
-        # As template.yaml does: the function names the key deploys must verify with.
+        # As template.yaml does: the function names the key deploys must verify with, and
+        # the runtime layer of each engine.
         env = {**built.environment, KEY_ENV: self.signing_key, **(extra or {})}
+        env |= self.layers.runtime_environment()
         create_function(
             self.client("lambda", direct=True), name, built, self._role, layers, env, alias
         )
