@@ -21,7 +21,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring loadtest clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring bench-engines loadtest clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -101,6 +101,9 @@ bench-batch: build ## batch scoring: a child vs raw predict_proba, memory on 50/
 
 bench-monitoring: $(STAMP) ## drift monitor: false alarms, smallest shift detected, capture latency, monitor cost
 	$(BIN)/python bench/monitoring.py
+
+bench-engines: build ## ONNX Runtime against scikit-learn: cold init vs the floor, warm overhead, sizes, parity on the test zoo
+	$(BIN)/python bench/engines.py
 
 loadtest: build ## the Black-Friday profile (locust) on the local stack under none, provisioned, snapstart -> bench/loadtest/results.{json,md,png}
 	$(BIN)/python bench/loadtest/run.py

@@ -30,7 +30,12 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
 
 class ConversionRefused(ValueError):
-    """The model cannot serve with ONNX Runtime; the message says why, with the counts."""
+    """The model cannot serve with ONNX Runtime; the message says why, with the counts, and
+    `figures` holds the parity proof's, when it ran."""
+
+    def __init__(self, message: str, figures: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures or {}
 
 
 def converter_versions() -> dict[str, str]:
@@ -57,12 +62,15 @@ def convert(estimator: Any, features: Sequence[Feature], category_input: str) ->
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "predict_proba") else {}
+    # Probabilities as one tensor, not a list of dicts (the classifier may be a pipeline's step).
+    final = getattr(estimator, "_final_estimator", estimator)
+    options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else {}
     try:
         with warnings.catch_warnings():
             # skl2onnx writes booleans into int fields: protobuf 6 warns, protobuf 7 refuses
             # (pyproject pins it below 7 where conversion runs).
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # it reads deprecated attributes
             graph = convert_sklearn(
                 estimator,
                 initial_types=[(ONNX_INPUT, FloatTensorType([None, len(features)]))],
@@ -166,28 +174,50 @@ def choose(
     ConversionRefused; `auto` refused: scikit-learn, with the reason recorded."""
     if asked == "sklearn":
         return {"engine": "sklearn"}, served
-    manifest, path = served.manifest, out / ONNX_FILE
-    figures: dict[str, Any] = {}
+    path = out / ONNX_FILE
     try:
-        path.write_bytes(convert(estimator, manifest.features, manifest.category_input))
-        onnx = OnnxModel.load(path, manifest.task, manifest.classes)
-        converted = Predictor(manifest, onnx, max_rows=served.parser.max_rows)
-        generated = proof_rows(manifest.features, sample_rows)
-        rows = sample_rows + generated
-        try:
-            matrix = RequestParser(manifest.features, max_rows=len(rows)).parse({"instances": rows})
-        except RequestError as exc:
-            raise ConversionRefused(f"the proof's rows break the feature spec: {exc}") from None
-        counts = {"sample_rows": len(sample_rows), "generated_rows": len(generated)}
-        figures = prove(served, converted, matrix, manifest.task, counts)
-        if not figures["passed"]:
-            raise ConversionRefused(refusal(figures, estimator))
+        path.write_bytes(
+            convert(estimator, served.manifest.features, served.manifest.category_input)
+        )
+        figures, converted = _proven(estimator, served, sample_rows, path)
     except ConversionRefused as exc:
         path.unlink(missing_ok=True)
         if asked == "onnx":
             raise
-        return {"engine": "sklearn", "parity": {"asked": asked, **figures, "passed": False,
-                                                "reason": str(exc)}}, served  # fmt: skip
-    record = {"file": ONNX_FILE, "sha256": sha256_of(path), "frameworks": converter_versions(),
-              "opset": TARGET_OPSET}  # fmt: skip
+        refused = {"asked": asked, **exc.figures, "passed": False, "reason": str(exc)}
+        return {"engine": "sklearn", "parity": refused}, served
+    record = {
+        "file": ONNX_FILE,
+        "sha256": sha256_of(path),
+        "frameworks": converter_versions(),
+        "opset": TARGET_OPSET,
+        "probabilities": hasattr(estimator, "predict_proba"),
+    }
     return {"engine": "onnx", "onnx": record, "parity": {"asked": asked, **figures}}, converted
+
+
+def _proven(
+    estimator: Any, served: Predictor, sample_rows: list[dict[str, Any]], path: Path
+) -> tuple[dict[str, Any], Predictor]:
+    """The parity figures, and the ONNX predictor when they pass (ConversionRefused else)."""
+    manifest = served.manifest
+    generated = proof_rows(manifest.features, sample_rows)
+    rows = sample_rows + generated
+    try:
+        matrix = RequestParser(manifest.features, max_rows=len(rows)).parse({"instances": rows})
+    except RequestError as exc:
+        raise ConversionRefused(f"the proof's rows break the feature spec: {exc}") from None
+    counts = {"sample_rows": len(sample_rows), "generated_rows": len(generated)}
+    probabilities = hasattr(estimator, "predict_proba")
+    try:
+        onnx = OnnxModel.load(path, manifest.task, manifest.classes, probabilities)
+        converted = Predictor(manifest, onnx, max_rows=served.parser.max_rows)
+        figures = prove(served, converted, matrix, manifest.task, counts)
+    except Exception as exc:  # onnxruntime refuses graphs and inputs with many error types
+        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+        raise ConversionRefused(
+            f"ONNX Runtime cannot run the graph on the proof's rows: {reason}"
+        ) from None
+    if not figures["passed"]:
+        raise ConversionRefused(refusal(figures, estimator), figures)
+    return figures, converted

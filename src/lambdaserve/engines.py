@@ -51,14 +51,18 @@ class OnnxModel:
     """An ONNX graph in an onnxruntime session, answering as the scikit-learn estimator it was
     converted from: labels (and, for classifiers, probabilities in `classes` order)."""
 
-    def __init__(self, session: Any, task: str, classes: list[Any] | None) -> None:
+    def __init__(
+        self, session: Any, task: str, classes: list[Any] | None, probabilities: bool = True
+    ) -> None:
         self.session, self.task, self.classes = session, task, classes
-        self.outputs = [o.name for o in session.get_outputs()]
+        self.probabilities = probabilities and task == "classification"
 
     @classmethod
-    def load(cls, path: Path, task: str, classes: list[Any] | None) -> OnnxModel:
+    def load(
+        cls, path: Path, task: str, classes: list[Any] | None, probabilities: bool = True
+    ) -> OnnxModel:
         """A session on the graph, with the threads the function's memory buys (threads.py
-        set OMP_NUM_THREADS), no spinning between requests and no graph dump."""
+        set OMP_NUM_THREADS) and no spinning between requests."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -68,19 +72,18 @@ class OnnxModel:
         session = ort.InferenceSession(
             path.read_bytes(), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        return cls(session, task, classes)
+        return cls(session, task, classes, probabilities)
 
     def predict_arrays(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Labels, and probabilities for a classifier (float64, as scikit-learn answers)."""
+        """Labels (values, clusters, outlier flags), and probabilities for a classifier that
+        has them (float64, as scikit-learn answers; an SVC's scores are not probabilities)."""
         features = np.ascontiguousarray(matrix, dtype=np.float32)
         found = self.session.run(None, {ONNX_INPUT: features})
-        if self.task == "classification" and len(found) >= 2:
-            labels = np.asarray(found[0]).ravel()
-            if (
-                self.classes is not None
-                and labels.dtype.kind in "iu"
-                and isinstance(self.classes[0], str)
-            ):
-                labels = np.asarray(self.classes, dtype=object)[labels]
+        if self.task == "regression":
+            return np.asarray(found[0], dtype=np.float64).ravel(), None
+        labels = np.asarray(found[0]).ravel()
+        if self.classes and labels.dtype.kind in "iu" and isinstance(self.classes[0], str):
+            labels = np.asarray(self.classes, dtype=object)[labels]
+        if self.probabilities and len(found) >= 2:
             return labels, np.asarray(found[1], dtype=np.float64)
-        return np.asarray(found[0], dtype=np.float64).ravel(), None
+        return labels, None

@@ -161,7 +161,8 @@ def _load_onnx(model_dir: Path, manifest: Manifest) -> OnnxModel:
         raise FrameworkMismatchError(
             f"the parity proof ran on onnxruntime {proven}, this runtime has {here}"
         )
-    return OnnxModel.load(path, manifest.task, manifest.classes)
+    probabilities = bool(onnx.get("probabilities", True))
+    return OnnxModel.load(path, manifest.task, manifest.classes, probabilities)
 
 
 def load_pickled(path: Path) -> Any:

@@ -19,9 +19,9 @@ def reseed() -> None:
 
 def register_after_restore() -> bool:
     """Reseed after every restore, where the runtime offers the hook (Lambda's python3.12
-    does; the tests and the local stack do not). Whether it was registered."""
+    does, and so does the local stack's /var/runtime stand-in). Whether it was registered."""
     try:
-        from snapshot_restore_py import register_after_restore as register  # type: ignore[import-not-found]
+        from snapshot_restore_py import register_after_restore as register
     except ImportError:
         return False
     register(reseed)
