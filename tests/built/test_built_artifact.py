@@ -20,7 +20,12 @@ from zoo import ZOO, assert_same_answers
 from lambdaserve import manifest
 from lambdaserve.bundle import make_bundle
 from lambdaserve.cli import main
-from lambdaserve.local.runtime import BuiltFunction, Invocation, invoke_isolated
+from lambdaserve.local.runtime import (
+    BuiltFunction,
+    FunctionFailedError,
+    Invocation,
+    invoke_isolated,
+)
 
 pytestmark = pytest.mark.build
 
@@ -123,6 +128,30 @@ def test_built_pretraffic_hook_imports_with_serving_and_model_layers_only(
         )
 
 
+def test_built_canary_judge_imports_with_its_layers_and_reaches_the_alias(
+    built: BuiltFunction,
+) -> None:
+    judge = BuiltFunction.from_build(BUILD_DIR, "CanaryJudgeFunction")
+    assert [d.name for d in judge.layer_dirs] == ["RuntimeLayer", "ServingLayer"]
+    # No Lambda here: the judge must get as far as reading the alias, and fail on the call.
+    with pytest.raises(
+        FunctionFailedError, match=r"functions/lambdaserve-PredictFunction/aliases/live"
+    ):
+        invoke_isolated(
+            judge,
+            {},
+            env={
+                "TARGET_FUNCTION": "lambdaserve-PredictFunction",
+                "MONITORING_BUCKET": "m",
+                "REGISTRY_BUCKET": "r",
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                "AWS_MAX_ATTEMPTS": "1",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            },
+        )
+
+
 def test_serving_layer_is_the_current_source_not_a_stale_cache(built: BuiltFunction) -> None:
     shipped = sorted((BUILD_DIR / "ServingLayer/python/lambdaserve").glob("*.py"))
     assert shipped
@@ -166,13 +195,26 @@ def test_a_fresh_copy_cold_starts_without_compiling_anything(
     assert not list(copy.rglob("__pycache__/*.cpython-312.pyc.*"))  # no stray writes
 
 
-def test_runtime_layer_builds_for_arm64_from_aarch64_wheels(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("makefile", "target", "library"),
+    [
+        ("layers/runtime/Makefile", "build-RuntimeLayer", "numpy/_core/_multiarray_umath"),
+        (
+            "layers/Makefile",
+            "build-OnnxRuntimeLayer",
+            "onnxruntime/capi/onnxruntime_pybind11_state",
+        ),
+    ],
+)
+def test_runtime_layers_build_for_arm64_from_aarch64_wheels(
+    tmp_path: Path, makefile: str, target: str, library: str
+) -> None:
     proc = subprocess.run(
         [
             "make",
             "-f",
-            str(ROOT / "layers/runtime/Makefile"),
-            "build-RuntimeLayer",
+            str(ROOT / makefile),
+            target,
             f"ARTIFACTS_DIR={tmp_path}",
             "ARCH=arm64",
             f"PYTHON={sys.executable}",
@@ -183,7 +225,8 @@ def test_runtime_layer_builds_for_arm64_from_aarch64_wheels(tmp_path: Path) -> N
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (core,) = (tmp_path / "python/numpy/_core").glob("_multiarray_umath.cpython-312-*.so")
+    folder, name = library.rsplit("/", 1)
+    (core,) = (tmp_path / "python" / folder).glob(f"{name}.cpython-312-*.so")
     assert "aarch64" in core.name
     e_machine = int.from_bytes(core.read_bytes()[18:20], "little")
     assert e_machine == 183  # EM_AARCH64

@@ -199,7 +199,12 @@ def test_sam_deploy_shifts_traffic_through_codedeploy_with_alarms_and_a_pretraff
     props = group["Properties"]
     assert props["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": "Canary10Percent5Minutes"}
     alarms = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
-    assert alarms == {"AliasErrorsAlarm", "AliasLatencyAlarm", "InternalErrorsAlarm"}
+    assert alarms == {
+        "AliasErrorsAlarm",
+        "AliasLatencyAlarm",
+        "InternalErrorsAlarm",
+        "CanaryJudgeAlarm",  # the canary judge's verdict (lambdaserve.canary_judge)
+    }
     assert props["AutoRollbackConfiguration"]["Enabled"] is True
     hooks = cfn["Resources"]["PredictFunctionAliaslive"]["UpdatePolicy"][
         "CodeDeployLambdaAliasUpdate"
@@ -207,6 +212,23 @@ def test_sam_deploy_shifts_traffic_through_codedeploy_with_alarms_and_a_pretraff
     assert hooks["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHookFunction"}
     assert cfn["Parameters"]["DeploymentType"]["Default"] == "Canary10Percent5Minutes"
     assert "AllAtOnce" in cfn["Parameters"]["DeploymentType"]["AllowedValues"]
+
+
+def test_the_canary_judge_runs_each_minute_and_may_only_read(cfn: dict[str, Any]) -> None:
+    props = cfn["Resources"]["CanaryJudgeFunction"]["Properties"]
+    assert props["Environment"]["Variables"]["TARGET_FUNCTION"] == {"Ref": "PredictFunction"}
+    rule = next(
+        r for r in _of_type(cfn, "AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["CanaryJudgeFunction", "Arn"]}
+    )  # fmt: skip
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    role = json.dumps(cfn["Resources"]["CanaryJudgeFunctionRole"]["Properties"])
+    for verb in ("Put", "Update", "Delete", "Create", "Publish", "Invoke"):
+        assert f":{verb}" not in role, verb
+    alarm = cfn["Resources"]["CanaryJudgeAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["Statistic"]) == (
+        "CanaryJudgeFailed", 1, "Maximum"
+    )  # fmt: skip
 
 
 def test_alarms_watch_the_live_alias(cfn: dict[str, Any]) -> None:
