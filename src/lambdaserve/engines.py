@@ -19,7 +19,6 @@ import numpy as np
 
 from lambdaserve.manifest import Feature
 
-ENGINES = ("sklearn", "onnx")
 ONNX_FILE = "model.onnx"
 ONNX_INPUT = "X"  # one float tensor, (rows, features)
 

@@ -19,6 +19,8 @@ FEATURE_TYPES: tuple[FeatureType, ...] = ("number", "integer", "boolean", "categ
 TASKS: tuple[Task, ...] = ("classification", "regression", "clustering", "outlier_detection")
 # The framework versions a bundle records and the serving side checks before loading.
 FRAMEWORKS = ("python", "scikit-learn", "numpy", "scipy", "joblib")
+ENGINES = ("sklearn", "onnx")  # engines.py: what serves a bundle
+CATEGORY_INPUTS = ("raw", "codes")  # category strings, or their index in the category list
 
 
 class ManifestError(ValueError):
@@ -186,13 +188,6 @@ class Manifest:
             examples = [GoldenExample(**g) for g in golden]
         except TypeError as exc:
             raise ManifestError(f"malformed golden example: {exc}") from None
-        engine, onnx = raw.get("engine", "sklearn"), raw.get("onnx")
-        if engine not in ("sklearn", "onnx"):
-            raise ManifestError("'engine' must be 'sklearn' or 'onnx'")
-        if engine == "onnx" and not (isinstance(onnx, dict) and {"file", "sha256"} <= set(onnx)):
-            raise ManifestError("an ONNX manifest needs 'onnx' with its 'file' and 'sha256'")
-        if raw.get("category_input", "raw") not in ("raw", "codes"):
-            raise ManifestError("'category_input' must be 'raw' or 'codes'")
         return cls(
             name=raw["name"],
             sha256=sha,
@@ -208,10 +203,7 @@ class Manifest:
             created_at=raw.get("created_at"),
             created_by=raw.get("created_by"),
             model_file=str(raw.get("model_file", MODEL_FILE)),
-            engine=engine,
-            category_input=raw.get("category_input", "raw"),
-            onnx=onnx,
-            parity=raw.get("parity"),
+            **_engine_fields(raw),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -254,6 +246,25 @@ class Manifest:
         del out["golden_examples"]
         del out["baseline_profile"]
         return out
+
+
+def _engine_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The engine a manifest serves with, how categories reach its model, the ONNX graph's
+    record and the parity proof's figures, validated."""
+    engine, onnx = raw.get("engine", "sklearn"), raw.get("onnx")
+    if engine not in ENGINES:
+        raise ManifestError(f"'engine' must be one of {list(ENGINES)}")
+    if engine == "onnx" and not (isinstance(onnx, dict) and {"file", "sha256"} <= set(onnx)):
+        raise ManifestError("an ONNX manifest needs 'onnx' with its 'file' and 'sha256'")
+    category_input = raw.get("category_input", "raw")
+    if category_input not in CATEGORY_INPUTS:
+        raise ManifestError(f"'category_input' must be one of {list(CATEGORY_INPUTS)}")
+    return {
+        "engine": engine,
+        "category_input": category_input,
+        "onnx": onnx,
+        "parity": raw.get("parity"),
+    }
 
 
 def read(bundle_dir: Path) -> Manifest:
