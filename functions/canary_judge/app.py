@@ -49,7 +49,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = dt.datetime.now(dt.UTC)
     start, end = parse_window(os.environ.get("CANARY_JUDGE_WINDOW", "10m"), None, now)
     lam, evidence = clients()
-    verdict = judge_alias(lam, evidence, settings_from_env(os.environ), end - start, end)
+    verdict = judge_alias(lam, evidence, settings_from_env(os.environ), start, end)
     failed = verdict is not None and verdict["verdict"] == "fail"
     metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=1 if failed else 0)
     if verdict is None:

@@ -33,16 +33,16 @@ def judge_alias(
     lam: Any,
     evidence: Evidence,
     settings: JudgeSettings,
-    window: dt.timedelta,
-    now: dt.datetime,
+    start: dt.datetime,
+    end: dt.datetime,
 ) -> dict[str, Any] | None:
-    """The verdict on the alias's canary over the last `window`, or None without a canary."""
+    """The verdict on the alias's canary over [start, end), or None without a canary."""
     alias = lam.get_alias(FunctionName=evidence.function, Name=evidence.alias)
     state = AliasState.from_alias(dict(alias))
     if not state.weights:
         return None
     (canary,) = state.weights
-    stable, candidate = evidence.gather(state.version, canary, now - window, now)
+    stable, candidate = evidence.gather(state.version, canary, start, end)
     verdict = judge(stable, candidate, settings)
     verdict["weight"] = state.weights[canary]
     return verdict

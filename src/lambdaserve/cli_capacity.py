@@ -11,15 +11,13 @@ import click
 from botocore.exceptions import ClientError
 
 from lambdaserve.cli_context import Refused, emit, json_option, services_of
+from lambdaserve.handover import NOT_FOUND, provisioned_config
 
 
 def _provisioned(lam: Any, function: str, alias: str) -> dict[str, Any] | None:
-    try:
-        config = lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier=alias)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException":
-            return None
-        raise
+    config = provisioned_config(lam, function, alias)
+    if config is None:
+        return None
     return {
         "requested": config.get("RequestedProvisionedConcurrentExecutions"),
         "allocated": config.get("AllocatedProvisionedConcurrentExecutions"),
@@ -126,7 +124,7 @@ def _set(services: Any, wanted: int, wait: bool) -> None:
         try:
             lam.delete_provisioned_concurrency_config(FunctionName=function, Qualifier=alias)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ProvisionedConcurrencyConfigNotFoundException":
+            if exc.response["Error"]["Code"] != NOT_FOUND:
                 raise
         return
     routing = lam.get_alias(FunctionName=function, Name=alias).get("RoutingConfig", {})

@@ -28,6 +28,19 @@ from lambdaserve.records import AliasState
 NOT_FOUND = "ProvisionedConcurrencyConfigNotFoundException"
 
 
+def provisioned_config(lam: Any, function: str, qualifier: str) -> dict[str, Any] | None:
+    """A qualifier's provisioned-concurrency config, or None (none; or an API the endpoint
+    does not have, as moto)."""
+    try:
+        return dict(
+            lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier=qualifier)
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in (NOT_FOUND, "404"):
+            return None
+        raise
+
+
 class Handover:
     """Warm versions before an alias move gives them traffic (no-op without provisioned
     concurrency on the alias)."""
@@ -46,18 +59,7 @@ class Handover:
         self.sleep, self.clock, self.wait_seconds = sleep, clock, wait_seconds
 
     def config(self, qualifier: str) -> dict[str, Any] | None:
-        """The qualifier's provisioned-concurrency config, or None (none; or an API the
-        endpoint does not have, as moto)."""
-        try:
-            return dict(
-                self.lam.get_provisioned_concurrency_config(
-                    FunctionName=self.function, Qualifier=qualifier
-                )
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in (NOT_FOUND, "404"):
-                return None
-            raise
+        return provisioned_config(self.lam, self.function, qualifier)
 
     def before(self, before: AliasState, after: AliasState) -> list[str]:
         """Provision each version the move gives more traffic; returns the versions given a
