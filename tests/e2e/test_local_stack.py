@@ -301,6 +301,20 @@ def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(
     assert [(e["row"], e["field"]) for e in caught.value.errors] == [(4_321, "device")]
 
 
+def _wait_dead(pid: int) -> None:
+    """Until the killed process is gone or a zombie (SIGKILL is delivered asynchronously)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{pid} still runs 10 s after SIGKILL")
+
+
 def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
     stack.call("/predict", BODY)  # make sure version 2 has an environment up
     # Every environment of version 2 (earlier concurrent tests may have started several):
@@ -317,6 +331,8 @@ def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
         os.kill(pid, signal.SIGKILL)
     caller.join(timeout=30)
     assert answers == [502]
+    for pid in pids:  # dead, as a crashed container is, before the next request picks one
+        _wait_dead(pid)
     assert stack.call("/predict", BODY)[0] == 200
     assert stack.worker_pid("2") not in pids
 
