@@ -115,7 +115,11 @@ class InProcessInvoker:
             version = self.layers.version_config(
                 function, qualifier, dict(config), ROOT / "functions/predict"
             )
-            env = {**version.environment, "POWERTOOLS_TRACE_DISABLED": "true"}
+            env = {
+                **version.environment,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "AWS_LAMBDA_FUNCTION_VERSION": qualifier,  # as Lambda sets it
+            }
             version = replace(version, environment=env)
             with environment(env):
                 module = import_fresh(ROOT / "functions/predict/app.py", f"predict_{qualifier}")

@@ -1,4 +1,5 @@
-"""POST /predict, GET /health, /model, /openapi.json: Powertools wiring over lambdaserve.api."""
+"""POST /predict, GET /health, /model, /openapi.json: Powertools wiring over lambdaserve.api.
+Invoked by the shadow subscription (a CloudWatch Logs event), it scores mirrored requests."""
 
 # ruff: noqa: E402 - the thread limits must be set before numpy and scikit-learn are imported
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdaserve.api import ModelSlot, Subsegments, create_app
 from lambdaserve.serving import Predictor
 from lambdaserve.settings import Settings
+from lambdaserve.shadow import score_mirrored
 from lambdaserve.snapstart import register_after_restore
 
 settings = Settings.from_env()
@@ -46,6 +48,22 @@ app = create_app(slot, logger, metrics, tracing, settings)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracing.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def api_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(function_version=context.function_version)
     return app.resolve(event, context)
+
+
+@logger.inject_lambda_context
+def shadow_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """This version as a shadow: no client waits, and no business metric counts it."""
+    logger.append_keys(function_version=context.function_version)
+    counts = score_mirrored(slot.get(), event, context.function_version)
+    logger.info("shadow batch scored", extra=counts)
+    return counts
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and "awslogs" in event:  # only CloudWatch Logs sends this
+        return shadow_handler(event, context)
+    answer: dict[str, Any] = api_handler(event, context)
+    return answer

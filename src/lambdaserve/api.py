@@ -24,6 +24,7 @@ from lambdaserve.problem import (
     UnsupportedMediaTypeError,
 )
 from lambdaserve.serving import ModelLoadError, Predictor
+from lambdaserve.shadow import Mirror, ShadowSwitch
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -178,9 +179,15 @@ class Scorer:
     """POST /predict once the body is read: validate, predict, measure, and capture if asked.
     Feature values reach the logs only through data capture, and never unmasked PII."""
 
-    def __init__(self, metrics: Metrics, subsegment: Subsegments, capture_rate: float) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        subsegment: Subsegments,
+        capture_rate: float,
+        mirror: Mirror | None = None,
+    ) -> None:
         self.metrics, self.subsegment = metrics, subsegment
-        self.capture_rate = capture_rate
+        self.capture_rate, self.mirror = capture_rate, mirror
         self._capture: DataCapture | None = None  # one per container, like its model
 
     def __call__(self, predictor: Predictor, body: Any) -> dict[str, Any]:
@@ -196,6 +203,8 @@ class Scorer:
             if self._capture is None or self._capture.manifest is not predictor.manifest:
                 self._capture = DataCapture(predictor.manifest, self.capture_rate)
             self._capture.record(matrix, result)
+        if self.mirror is not None:  # answered, so a shadow may see it too
+            self.mirror(predictor.manifest, matrix, result, elapsed_ms)
         return result
 
 
@@ -215,7 +224,11 @@ def create_app(
 
     app.use(middlewares=[count])
 
-    score = Scorer(metrics, subsegment, settings.capture_rate)
+    mirror = None
+    if settings.shadow_parameter:
+        switch = ShadowSwitch(settings.shadow_parameter, ttl=settings.shadow_refresh_seconds)
+        mirror = Mirror(switch)
+    score = Scorer(metrics, subsegment, settings.capture_rate, mirror)
 
     def model() -> Predictor:
         with subsegment("## load"):

@@ -89,8 +89,9 @@ class DataCapture:
             yield record
 
 
-def capture_records(body: bytes) -> Iterator[dict[str, Any]]:
-    """The capture records in one S3 object, whichever shape Firehose wrote it in."""
+def capture_records(body: bytes, marker: str = MARKER) -> Iterator[dict[str, Any]]:
+    """The capture records in one S3 object, whichever shape Firehose wrote it in (`marker`:
+    the records of that kind, a shadow's, say)."""
     if body[:2] == b"\x1f\x8b":
         body = gzip.decompress(body)  # concatenated gzip members decompress as one
     text = body.decode("utf-8", "replace")
@@ -111,18 +112,18 @@ def capture_records(body: bytes) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(item, dict) and "logEvents" in item:
             for event in item["logEvents"]:
-                yield from _from_message(str(event.get("message", "")))
-        elif isinstance(item, dict) and item.get(MARKER) == 1:
+                yield from _from_message(str(event.get("message", "")), marker)
+        elif isinstance(item, dict) and item.get(marker) == 1:
             yield item
 
 
-def _from_message(message: str) -> Iterator[dict[str, Any]]:
+def _from_message(message: str, marker: str) -> Iterator[dict[str, Any]]:
     start = message.find("{")
-    if start < 0 or MARKER not in message:
+    if start < 0 or marker not in message:
         return  # the function's other log lines share the log group
     try:
         item = json.loads(message[start:])
     except json.JSONDecodeError:
         return
-    if isinstance(item, dict) and item.get(MARKER) == 1:
+    if isinstance(item, dict) and item.get(marker) == 1:
         yield item

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdaserve import drift
-from lambdaserve.capture import capture_records
+from lambdaserve.capture import MARKER, capture_records
 from lambdaserve.manifest import MANIFEST_FILE, REGISTRY_PREFIX, Manifest
 
 CAPTURE_PREFIX = "capture/"
@@ -60,6 +60,7 @@ class CaptureReader:
     s3: Any
     bucket: str
     prefix: str = CAPTURE_PREFIX
+    marker: str = MARKER  # capture records; shadow records (lambdaserve.shadow) lie beside them
 
     def windows(
         self,
@@ -85,7 +86,7 @@ class CaptureReader:
     ) -> Iterator[dict[str, Any]]:
         for key in self._keys(start, model, version):
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            for record in capture_records(body):
+            for record in capture_records(body, self.marker):
                 if self._wanted(record, start, end, model, version):
                     yield record
 

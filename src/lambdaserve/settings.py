@@ -25,12 +25,15 @@ class Settings:
     capture_rate: float = 0.0  # share of predict requests captured for monitoring
     trace_subsegments: bool = False
     metrics_namespace: str = "lambdaserve"
+    shadow_parameter: str = ""  # SSM parameter `lambdaserve shadow` writes; empty: no mirroring
+    shadow_refresh_seconds: float = 30.0  # how stale the switch may be before it is read again
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         """MODEL_DIR, MODEL_NAME/VERSION/SHA256, MAX_BATCH_ROWS, MAX_BODY_BYTES,
         CAPTURE_SAMPLE_RATE (0-1; DATA_CAPTURE=true, the older switch, means 1),
-        TRACE_SUBSEGMENTS and POWERTOOLS_METRICS_NAMESPACE."""
+        TRACE_SUBSEGMENTS, POWERTOOLS_METRICS_NAMESPACE, SHADOW_PARAMETER and
+        SHADOW_REFRESH_SECONDS."""
         return cls(
             model_dir=env.get("MODEL_DIR", DEFAULT_MODEL_DIR),
             expected=ExpectedModel.from_env(env),
@@ -40,6 +43,8 @@ class Settings:
             trace_subsegments=env.get("TRACE_SUBSEGMENTS", "false").lower() == "true",
             # A namespace even if the variable is missing: without one every flush raises.
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "lambdaserve"),
+            shadow_parameter=env.get("SHADOW_PARAMETER", ""),
+            shadow_refresh_seconds=_positive(env.get("SHADOW_REFRESH_SECONDS"), 30.0),
         )
 
 
@@ -52,3 +57,12 @@ def _capture_rate(env: Mapping[str, str]) -> float:
     except ValueError:
         return 0.0
     return min(max(rate, 0.0), 1.0) if math.isfinite(rate) else 0.0
+
+
+def _positive(value: str | None, default: float) -> float:
+    """A positive finite number, else the default (a typo must not stop the function)."""
+    try:
+        number = float(value or default)
+    except ValueError:
+        return default
+    return number if math.isfinite(number) and number > 0 else default
