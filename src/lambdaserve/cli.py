@@ -16,6 +16,7 @@ from lambdaserve import (
     cli_local,
     cli_monitor,
     cli_release,
+    cli_shadow,
     cli_stack,
 )
 from lambdaserve.bundle import BundleError
@@ -252,5 +253,6 @@ for command in (
     *cli_stack.COMMANDS,
     *cli_batch.COMMANDS,
     *cli_monitor.COMMANDS,
+    *cli_shadow.COMMANDS,
 ):
     main.add_command(command)

@@ -20,7 +20,9 @@ from lambdaserve.errors import (
     CanaryInProgressError,
     DeployError,
     NoCanaryError,
+    NoShadowError,
     NothingToRollBackError,
+    ShadowRunningError,
     ValidationFailedError,
 )
 from lambdaserve.invoker import LambdaInvoker
@@ -70,6 +72,7 @@ class Services:
     batch_state_machine: str | None = None
     monitor_function: str | None = None
     monitoring_bucket: str | None = None
+    log_group: str | None = None
     invoker: Any = None
     session_factory: Callable[[], boto3.session.Session] | None = None
 
@@ -189,6 +192,7 @@ class Services:
 _OUTPUT_OF = {
     "monitor_function": "MonitorFunctionName",
     "monitoring_bucket": "MonitoringBucketName",
+    "log_group": "PredictLogGroupName",
     "bucket": "RegistryBucket",
     "function": "PredictFunctionName",
     "batch_function": "BatchFunctionName",
@@ -225,6 +229,8 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (AlreadyServingError, 5),
     (BatchRunFailedError, 6),
     (NoRolloutError, 5),
+    (NoShadowError, 5),
+    (ShadowRunningError, 5),
 )
 
 
@@ -255,6 +261,7 @@ LOCATIONS = {  # --flag (and LAMBDASERVE_FLAG) -> what it names
     "batch_state_machine": "BatchScoring state machine ARN (lambdaserve batch)",
     "monitor_function": "drift monitor function (lambdaserve monitor run)",
     "monitoring_bucket": "bucket of captured rows and drift reports (lambdaserve monitor report)",
+    "log_group": "the predict function's log group (lambdaserve shadow)",
     "stack": "read bucket, function, SSM prefix and signing key from this stack's outputs",
 }
 

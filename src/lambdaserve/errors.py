@@ -34,3 +34,11 @@ class ValidationFailedError(DeployError):
 
 class FunctionUpdateError(DeployError):
     """Lambda did not apply the function update (failed, or too slow)."""
+
+
+class NoShadowError(InvalidRequestError):
+    """A shadow stop, report or promote with no shadow to act on."""
+
+
+class ShadowRunningError(InvalidRequestError):
+    """A shadow start while another shadow runs."""

@@ -25,7 +25,7 @@ td,th{padding:4px 10px;border-bottom:1px solid #d0d7de;text-align:left}
 """
 
 
-def _badge(status: str) -> str:
+def badge(status: str) -> str:
     colour = COLOURS.get(status, "#57606a")
     return f'<span class="badge" style="background:{colour}">{escape(status)}</span>'
 
@@ -66,7 +66,7 @@ def _card(feature: dict[str, Any]) -> str:
         f", out of range {feature['out_of_range_rate']:.1%}"
     )
     return (
-        f'<div class="card"><b>{escape(feature["name"])}</b> {_badge(feature["status"])}'
+        f'<div class="card"><b>{escape(feature["name"])}</b> {badge(feature["status"])}'
         f'<div class="muted">{escape(feature["measure"].upper())} {feature["value"]:.3f}; '
         f"{extra}</div>{plot(feature)}</div>"
     )
@@ -79,7 +79,7 @@ def render(result: dict[str, Any]) -> str:
     prediction = result.get("prediction")
     rows = "".join(
         f"<tr><td>{escape(f['name'])}</td><td>{escape(f['measure'].upper())}</td>"
-        f"<td>{f['value']:.3f}</td><td>{_badge(f['status'])}</td></tr>"
+        f"<td>{f['value']:.3f}</td><td>{badge(f['status'])}</td></tr>"
         for f in ([prediction] if prediction else []) + features
     )
     window = result["window"]
@@ -89,7 +89,7 @@ def render(result: dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <title>lambdaserve drift: {escape(result["model"])} v{escape(str(result["version"]))}</title>
 <style>{STYLE}</style></head><body>
-<h1>{escape(result["model"])} v{escape(str(result["version"]))} {_badge(status)}</h1>
+<h1>{escape(result["model"])} v{escape(str(result["version"]))} {badge(status)}</h1>
 <div class="muted">{escape(VERDICT.get(status, status))}. {result["rows"]:,} captured rows from
 {escape(window["start"])} to {escape(window["end"])}.
 Thresholds: PSI {t.get("psi_warn", "")} warn / {t.get("psi_drift", "")} drift (numbers),

@@ -3,15 +3,19 @@ is run against moto while its API calls are recorded, and the two sets must matc
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from support import BATCH_FUNCTION, ROOT, Account, packaged_template
 
 from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.template import load_template, sam_transform
 from lambdaserve.registry import Registry
+from lambdaserve.shadow_control import Shadows
+from lambdaserve.shadow_report import shadow_records
 from lambdaserve.signing import ManifestSigner
 
 # API operation -> the IAM action that authorises it, where the names differ.
@@ -53,7 +57,10 @@ def test_deployer_policy_grants_exactly_what_the_cli_calls(
         name = f"{service}:{model.name}"
         calls.add(IAM_ACTION.get(name, name))
 
-    for client in (account.s3, account.lam, account.ssm, account.kms):
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/aws/lambda/predict")
+    boto3.client("s3").create_bucket(Bucket="shadow-records")
+    for client in (account.s3, account.lam, account.ssm, account.kms, logs):
         client.meta.events.register("provide-client-params.*.*", record)
     account.registry = Registry(
         account.bucket,
@@ -77,15 +84,22 @@ def test_deployer_policy_grants_exactly_what_the_cli_calls(
     deployer.promote()
     deployer.rollback()
     deployer.history.entries()
+    shadows = Shadows(deployer, logs, account.ssm, "/aws/lambda/predict", "/shadow")
+    running = shadows.start("retail-propensity", "2", 20)
+    shadow_records(account.s3, "shadow-records", running, dt.datetime.now(dt.UTC))
+    shadows.stop()
     # The validation invoke runs in-process here; in AWS it is Lambda Invoke with a qualifier.
     calls.add("lambda:InvokeFunction")
     assert _policy_actions() == calls | IMPLICIT | PROVISIONED_ONLY
 
 
-def test_predict_function_may_only_log_and_trace() -> None:
+def test_predict_function_may_only_log_trace_and_read_its_shadow_switch() -> None:
     cfn = sam_transform(packaged_template())
     role = cfn["Resources"]["PredictFunctionRole"]["Properties"]
-    assert "Policies" not in role
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "ssm:GetParameter"
+    assert statement["Resource"]["Fn::Sub"].endswith(":parameter${ModelParameterPrefix}/shadow")
     arns = [a["Fn::Sub"] if isinstance(a, dict) else a for a in role["ManagedPolicyArns"]]
     assert sorted(a.rsplit("/", 1)[-1] for a in arns) == [
         "AWSLambdaBasicExecutionRole",
