@@ -135,6 +135,7 @@ def create_capture_path(
     template's partitions and message extraction; the monitor reads both shapes), and the
     predict log group's subscription."""
     from lambdaserve.capture import MARKER
+    from lambdaserve.shadow import SHADOW
 
     client("s3").create_bucket(Bucket=bucket)
     stream = client("firehose").create_delivery_stream(
@@ -150,7 +151,7 @@ def create_capture_path(
     client("logs").put_subscription_filter(
         logGroupName=log_group,
         filterName="capture",
-        filterPattern=f"{{ $.{MARKER} = 1 }}",
+        filterPattern=f"{{ ($.{MARKER} = 1) || ($.{SHADOW} = 1) }}",
         destinationArn=stream,
         roleArn=role,
     )

@@ -1,10 +1,8 @@
 """`lambdaserve local up`: the whole stack on loopback, configured from template.yaml itself.
-
 An AWS endpoint (moto + Lambda Invoke), the registry bucket, the predict function (handler,
 runtime, memory, timeout, environment and layers read from the built template), its `live`
 alias, the sample model (or `--bundle`) published and deployed with the real CLI code path,
-and API Gateway for the template's routes.
-"""
+and API Gateway for the template's routes."""
 
 from __future__ import annotations
 
@@ -41,6 +39,7 @@ from lambdaserve.local.settings import (
     Settings,
 )
 from lambdaserve.local.snapshot import Snapshots
+from lambdaserve.local.subscriptions import LambdaSubscriptions
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.registry import Registry
 from lambdaserve.signing import ManifestSigner
@@ -55,7 +54,7 @@ class LocalCloud:
     def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
         self.settings = settings
         self.log = log
-        overrides = settings.parameters
+        overrides = {"ModelParameterPrefix": SSM_PREFIX, **settings.parameters}
         self.built = BuiltFunction.from_build(settings.build_dir, settings.function_id, overrides)
         self.batch = BuiltFunction.from_build(settings.build_dir, "BatchFunction", overrides)
         self.monitor = BuiltFunction.from_build(settings.build_dir, "MonitorFunction", overrides)
@@ -82,6 +81,7 @@ class LocalCloud:
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{settings.aws_port}",
                 "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+                "SHADOW_REFRESH_SECONDS": "2",  # a laptop's shadow starts at once (AWS: 30 s)
             },
             settings.state_dir,
             log,
@@ -101,6 +101,7 @@ class LocalCloud:
         self.endpoint = AwsEndpoint(
             settings.aws_port, self.functions.invoke, provisioned=self.provisioned
         )
+        self.subscriptions = LambdaSubscriptions(self.functions.invoke, log)  # shadows' mirrors
         self.clients = EndpointClients(self.endpoint, REGION, CREDENTIALS)
         self.gateway: Gateway | None = None
         self.signing_key = ""
@@ -151,6 +152,7 @@ class LocalCloud:
     def start(self) -> str:
         """Bring everything up and deploy the model; returns the API URL."""
         self.endpoint.start()
+        self.subscriptions.install()
         self._create_function()
         self._create_batch()
         self._create_monitoring()
@@ -192,6 +194,7 @@ class LocalCloud:
         self.logs.stop()
         self.metrics.stop()
         self.endpoint.stop()
+        self.subscriptions.uninstall()
 
     def environment(self) -> dict[str, str]:
         """What points the CLI (or any AWS client) at this stack."""
@@ -209,6 +212,7 @@ class LocalCloud:
             "LAMBDASERVE_BATCH_BUCKET": BATCH_BUCKET,
             "LAMBDASERVE_MONITOR_FUNCTION": MONITOR_FUNCTION,
             "LAMBDASERVE_MONITORING_BUCKET": MONITORING_BUCKET,
+            "LAMBDASERVE_LOG_GROUP": PREDICT_LOG_GROUP,
             **({"LAMBDASERVE_API_KEY": self.api_key} if self.api_key else {}),
         }
 

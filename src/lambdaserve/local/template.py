@@ -4,6 +4,7 @@ way CloudFormation would. Used by the local stack, the tests and the lint's chec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,9 @@ class TemplateResolver:
                 return all(self._evaluate(a) for a in arg)
             case "Fn::Or":
                 return any(self._evaluate(a) for a in arg)
+            case "Fn::Sub" if isinstance(arg, str):
+                out = re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: self.values.get(m[1], m[0]), arg)
+                return node if "${" in out else out  # parameters only; else the caller decides
             case "Fn::GetAtt" | "Fn::Sub" | "Fn::Join" | "Fn::ImportValue":
                 return node  # resource attributes exist only in AWS: the caller decides
         raise TemplateValueError(f"cannot resolve {key} locally")
