@@ -20,7 +20,7 @@ from lambdaserve.shadow import (
     Mirror,
     ShadowConfig,
     ShadowSwitch,
-    instances,
+    columns_and_rows,
     mirrored,
     score_mirrored,
 )
@@ -93,13 +93,15 @@ def test_the_switch_is_read_off_the_request_path_and_a_failure_means_no_shadow()
 def test_validated_rows_become_the_requests_they_were(predictor: Predictor) -> None:
     records, _ = sample.generate(50, 3)
     matrix = predictor.parse({"instances": records})
-    again = instances(predictor.manifest, matrix)
+    columns, rows = columns_and_rows(predictor.manifest, matrix)
+    again = {"dataframe_split": {"columns": columns, "data": rows}}
 
     def plain(m: Any) -> list[list[Any]]:
         return [[None if v != v else v for v in row] for row in m.tolist()]  # NaN: None
 
-    assert plain(predictor.parse({"instances": again})) == plain(matrix)
-    assert all(v is not None for row in again for v in row.values())  # missing: left out
+    assert plain(predictor.parse(again)) == plain(matrix)
+    assert any(v is None for row in rows for v in row)  # missing: null
+    assert json.loads(json.dumps(rows, allow_nan=False)) == rows
 
 
 def test_live_mirrors_its_share_in_chunks_never_to_itself(predictor: Predictor) -> None:
@@ -116,7 +118,7 @@ def test_live_mirrors_its_share_in_chunks_never_to_itself(predictor: Predictor) 
     assert [(p["part"], p["parts"]) for p in parts] == [(0, 2), (1, 2)]
     assert {p["request"] for p in parts} == {parts[0]["request"]}
     assert (parts[0][MIRROR], parts[0]["shadow_version"]) == (1, "9")
-    assert sum(len(p["instances"]) for p in parts) == len(records)
+    assert sum(len(p["rows"]) for p in parts) == len(records)
     assert parts[1]["predictions"] == result["predictions"][ROWS_PER_RECORD:]
     lines.clear()
     mirror.function_version = "9"  # the shadow version itself never mirrors
@@ -135,7 +137,7 @@ def test_the_shadow_scores_its_records_and_reports_refusals(predictor: Predictor
     mirror = Mirror(FixedSwitch(ShadowConfig("9", 100.0)), lines.append)
     mirror(predictor.manifest, matrix, result, 2.0)
     bad = json.loads(lines[0])
-    bad["instances"][0]["recency_days"] = "soon"
+    bad["rows"][0][bad["columns"].index("recency_days")] = "soon"
     other = {**json.loads(lines[0]), "shadow_version": "8"}
     event = _event(["START RequestId: x", lines[0], json.dumps(bad), json.dumps(other), "{oops"])
     out: list[str] = []
@@ -270,3 +272,18 @@ def _answering(status: int, body: bytes) -> _Answering:
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return _Answering(server)
+
+
+def test_booleans_go_back_as_true_and_false() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    manifest: Any = SimpleNamespace(
+        features=[SimpleNamespace(name="member", type="boolean"),
+                  SimpleNamespace(name="spend", type="number")]
+    )  # fmt: skip
+    matrix = np.array([[1.0, float("nan")], [0.0, 2.5], [float("nan"), 1.0]], dtype=object)
+    assert columns_and_rows(manifest, matrix) == (
+        ["member", "spend"], [[True, None], [False, 2.5], [None, 1.0]],
+    )  # fmt: skip
