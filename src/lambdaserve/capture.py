@@ -112,12 +112,13 @@ def capture_records(body: bytes, marker: str = MARKER) -> Iterator[dict[str, Any
             continue
         if isinstance(item, dict) and "logEvents" in item:
             for event in item["logEvents"]:
-                yield from _from_message(str(event.get("message", "")), marker)
+                yield from records_in_message(str(event.get("message", "")), marker)
         elif isinstance(item, dict) and item.get(marker) == 1:
             yield item
 
 
-def _from_message(message: str, marker: str) -> Iterator[dict[str, Any]]:
+def records_in_message(message: str, marker: str = MARKER) -> Iterator[dict[str, Any]]:
+    """The record of this kind a log event's message holds, if it holds one."""
     start = message.find("{")
     if start < 0 or marker not in message:
         return  # the function's other log lines share the log group

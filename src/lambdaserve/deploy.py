@@ -119,17 +119,8 @@ class Deployer:
         """Verify the model, pin it in a new function version, validate it, move the alias."""
         if canary_percent is not None and not 0 < canary_percent < 100:
             raise InvalidRequestError("--canary is a percentage between 0 and 100 (exclusive)")
-        model = self.registry.get(name, version)
-        if not model.layer_arn:
-            raise InvalidRequestError(f"{name} v{version} has no layer in the registry")
-        latest = self.config_of(None)
-        verification = self.gate.model(model, latest, insecure_skip_verify)
-        before, ledger = self.current()
-        if before.weights:
-            raise CanaryInProgressError(
-                f"a canary is in progress on {self.alias} ({before.weights}): "
-                "promote or rollback it first"
-            )
+        model, latest, verification = self.gate.registry_model(name, version, insecure_skip_verify)
+        before, ledger = self.settled()
         new_version = self.publisher.publish(model, latest, verification)
         if new_version == before.version:
             raise AlreadyServingError(
@@ -147,6 +138,16 @@ class Deployer:
         reason = reason or f"deploy {name} v{version}"
         self._move(before, after, ledger, reason, verification, model_version=model.version)
         return after
+
+    def settled(self) -> tuple[AliasState, Ledger | None]:
+        """The alias and its ledger; CanaryInProgressError while it has a canary."""
+        now, ledger = self.current()
+        if now.weights:
+            raise CanaryInProgressError(
+                f"a canary is in progress on {self.alias} ({now.weights}): "
+                "promote or rollback it first"
+            )
+        return now, ledger
 
     def _canary(self, action: str) -> tuple[AliasState, Ledger | None, str]:
         """The alias, its ledger and its canary version (NoCanaryError if it has none)."""

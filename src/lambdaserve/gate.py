@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve.errors import InvalidRequestError
 from lambdaserve.trust import (
     KEY_ENV,
     SKIPPED,
@@ -38,6 +39,17 @@ class TrustGate:
     signing_key: str | None = None
     stack_signing_key: str | None = None
     progress: Callable[[str], None] = lambda _: None
+
+    def registry_model(
+        self, name: str, version: str, insecure_skip_verify: bool
+    ) -> tuple[ModelVersion, dict[str, Any], Verification]:
+        """A registry model with its layer, verified, and the function's $LATEST configuration
+        it was verified against (deploy and shadow start pin it there)."""
+        model = self.registry.get(name, version)
+        if not model.layer_arn:
+            raise InvalidRequestError(f"{name} v{version} has no layer in the registry")
+        latest = dict(self.lam.get_function_configuration(FunctionName=self.function))
+        return model, latest, self.model(model, latest, insecure_skip_verify)
 
     def model(
         self, model: ModelVersion, latest: dict[str, Any], insecure_skip_verify: bool

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve.capture import records_in_message
 from lambdaserve.problem import RequestError
 from lambdaserve.ssm_read import get_parameter
 
@@ -215,16 +216,7 @@ def mirrored(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for item in events:
         if not isinstance(item, dict):
             continue
-        message = str(item.get("message", ""))
-        start = message.find("{")
-        if start < 0 or MIRROR not in message:
-            continue
-        try:
-            record = json.loads(message[start:])
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get(MIRROR) == 1:
-            yield record
+        yield from records_in_message(str(item.get("message", "")), MIRROR)
 
 
 def replay(predictor: Predictor, record: dict[str, Any], function_version: str) -> dict[str, Any]:

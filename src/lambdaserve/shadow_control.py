@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from lambdaserve.errors import (
     AlreadyServingError,
-    CanaryInProgressError,
     InvalidRequestError,
     NoShadowError,
     ShadowRunningError,
@@ -81,20 +80,12 @@ class Shadows:
                 f"version {current['function_version']} is already a shadow: stop it first"
             )
         d = self.deployer
-        model = d.registry.get(name, version)
-        if not model.layer_arn:
-            raise InvalidRequestError(f"{name} v{version} has no layer in the registry")
+        model, latest, verification = d.gate.registry_model(name, version, insecure_skip_verify)
         if any(f.pii for f in model.manifest.features):
             raise InvalidRequestError(
                 f"{name} v{version} has pii features: mirroring would write them to the logs"
             )
-        latest = d.config_of(None)
-        verification = d.gate.model(model, latest, insecure_skip_verify)
-        state, _ = d.current()
-        if state.weights:
-            raise CanaryInProgressError(
-                f"a canary is in progress on {d.alias} ({state.weights}): finish it first"
-            )
+        state, _ = d.settled()
         self._check_live(state.version)
         shadow_version = d.publisher.publish(model, latest, verification)
         if shadow_version == state.version:
