@@ -176,8 +176,9 @@ def _answer_errors(app: APIGatewayRestResolver, logger: Logger, metrics: Metrics
 
 
 class Scorer:
-    """POST /predict once the body is read: validate, predict, measure, and capture if asked.
-    Feature values reach the logs only through data capture, and never unmasked PII."""
+    """POST /predict once the body is read: validate, predict, measure, capture if asked and
+    mirror to a shadow if one runs. Feature values reach the logs only through data capture
+    (PII erased) and mirror records (never for a model with PII features)."""
 
     def __init__(
         self,

@@ -130,7 +130,7 @@ class Shadows:
         lam = self.deployer.lam
         arn = str(self.deployer.config_of(version)["FunctionArn"])
         target = arn if arn.endswith(f":{version}") else f"{arn}:{version}"
-        region, account = target.split(":")[3:5]
+        partition, _, region, account = target.split(":")[1:5]
         # Already there if this version was a shadow before.
         with contextlib.suppress(lam.exceptions.ResourceConflictException):
             lam.add_permission(
@@ -139,7 +139,7 @@ class Shadows:
                 StatementId=STATEMENT,
                 Action="lambda:InvokeFunction",
                 Principal="logs.amazonaws.com",
-                SourceArn=f"arn:aws:logs:{region}:{account}:log-group:{self.log_group}:*",
+                SourceArn=f"arn:{partition}:logs:{region}:{account}:log-group:{self.log_group}:*",
                 SourceAccount=account,
             )
         self.logs.put_subscription_filter(
