@@ -364,3 +364,16 @@ def test_the_onnx_engine_serves_from_its_own_runtime_layer_without_scikit_learn(
     assert not {"sklearn", "scipy", "joblib"} & set(result.modules)
     sizes = sum(_folder_bytes(d) for d in [function.code_dir, *function.layer_dirs])
     assert sizes <= 0.35 * 262_144_000, sizes
+
+
+def test_the_built_handler_scores_a_mirrored_request_as_a_shadow(
+    built: BuiltFunction, model_dir: Path
+) -> None:
+    """events/shadow-mirror.json: what the shadow subscription hands the shadow version (one
+    mirror record of events/predict.json's rows, meant for $LATEST)."""
+    result = _invoke(built, model_dir, "shadow-mirror.json")
+    assert result.response == {"records": 1, "rows": 2, "skipped": 0}, result.logs
+    (line,) = [line for line in result.logs.splitlines() if '"lambdaserve_shadow":1' in line]
+    record = json.loads(line.split("] ", 1)[1])
+    assert record["shadow"]["predictions"] == record["live"]["predictions"]  # the same model
+    assert '"_aws"' not in result.logs  # a shadow counts in no business metric
