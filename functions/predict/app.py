@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdaserve.api import ModelSlot, Subsegments, create_app
 from lambdaserve.serving import Predictor
 from lambdaserve.settings import Settings
-from lambdaserve.shadow import score_mirrored
+from lambdaserve.shadow_replay import score_mirrored
 from lambdaserve.snapstart import register_after_restore
 
 settings = Settings.from_env()

@@ -191,7 +191,7 @@ class Scorer:
         self.capture_rate, self.mirror = capture_rate, mirror
         self._capture: DataCapture | None = None  # one per container, like its model
 
-    def __call__(self, predictor: Predictor, body: Any) -> dict[str, Any]:
+    def __call__(self, predictor: Predictor, body: Any, text: str | None = None) -> dict[str, Any]:
         with self.subsegment("## validate"):
             matrix = predictor.parse(body)
         started = time.perf_counter()
@@ -205,7 +205,7 @@ class Scorer:
                 self._capture = DataCapture(predictor.manifest, self.capture_rate)
             self._capture.record(matrix, result)
         if self.mirror is not None:  # answered, so a shadow may see it too
-            self.mirror(predictor.manifest, matrix, result, elapsed_ms)
+            self.mirror(predictor.manifest, matrix, result, elapsed_ms, text)
         return result
 
 
@@ -239,7 +239,7 @@ def create_app(
     def predict() -> dict[str, Any]:
         metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
         body = json_body(app.current_event, settings.max_body_bytes)
-        return score(model(), body)
+        return score(model(), body, app.current_event.decoded_body)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

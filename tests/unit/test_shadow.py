@@ -21,9 +21,8 @@ from lambdaserve.shadow import (
     ShadowConfig,
     ShadowSwitch,
     columns_and_rows,
-    mirrored,
-    score_mirrored,
 )
+from lambdaserve.shadow_replay import mirrored, score_mirrored
 
 RUNNING = {"state": "running", "function_version": "9", "percent": 50, "model": "m"}
 
@@ -287,3 +286,24 @@ def test_booleans_go_back_as_true_and_false() -> None:
     assert columns_and_rows(manifest, matrix) == (
         ["member", "spend"], [[True, None], [False, 2.5], [None, 1.0]],
     )  # fmt: skip
+
+
+def test_a_request_is_mirrored_as_it_came_on_one_line_and_replayed(predictor: Predictor) -> None:
+    records, _ = sample.generate(15, 8)
+    body = {"instances": records}
+    text = json.dumps(body, indent=2)  # a client's pretty-printed body: newlines
+    matrix = predictor.parse(body)
+    result = predictor.predict(matrix)
+    lines: list[str] = []
+    Mirror(FixedSwitch(ShadowConfig("9", 100.0)), lines.append)(
+        predictor.manifest, matrix, result, 0.5, text
+    )
+    (line,) = lines
+    assert line.endswith("}\n")
+    assert line.count("\n") == 1
+    record = json.loads(line)
+    assert record["body"] == body
+    assert (record["parts"], record["predictions"]) == (1, result["predictions"])
+    out: list[str] = []
+    assert score_mirrored(predictor, _event([line.strip()]), "9", out.append)["rows"] == 15
+    assert json.loads(out[0])["shadow"]["predictions"] == result["predictions"]
