@@ -121,7 +121,9 @@ def test_a_shadow_sees_live_requests_and_is_reported_and_stopped(
         mirrored += _lines(capsys.readouterr().out, MIRROR)
         i += 1
     assert len(mirrored) >= 12
-    assert all(len(json.loads(m)["body"]["instances"]) == 40 for m in mirrored)  # never the refused one
+    assert all(
+        len(json.loads(m)["body"]["instances"]) == 40 for m in mirrored
+    )  # never the refused one
 
     counts = published.invoker.invoke(published.function, version, _awslogs(mirrored))
     assert counts == {"records": len(mirrored), "rows": 40 * len(mirrored), "skipped": 0}
