@@ -61,11 +61,8 @@ class DataCapture:
             self.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
 
     def records(self, matrix: np.ndarray, result: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        rows = matrix.tolist()
+        rows = json_rows(matrix)
         for row in rows:
-            for i, value in enumerate(row):
-                if isinstance(value, float) and math.isnan(value):
-                    row[i] = None
             for i in self.pii:
                 row[i] = MASK
         time = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -87,6 +84,16 @@ class DataCapture:
                     [round(p, 6) for p in row] for row in probabilities[start:end]
                 ]
             yield record
+
+
+def json_rows(matrix: np.ndarray) -> list[list[Any]]:
+    """A validated matrix's rows as JSON values: the parser's missing value (NaN) as null."""
+    rows: list[list[Any]] = matrix.tolist()
+    for row in rows:
+        for i, value in enumerate(row):
+            if isinstance(value, float) and math.isnan(value):
+                row[i] = None
+    return rows
 
 
 def capture_records(body: bytes, marker: str = MARKER) -> Iterator[dict[str, Any]]:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve.capture import json_rows
 from lambdaserve.ssm_read import get_parameter
 
 if TYPE_CHECKING:
@@ -187,12 +188,9 @@ def columns_and_rows(manifest: Manifest, matrix: np.ndarray) -> tuple[list[str],
     """Validated rows back as the columnar request they were (`dataframe_split`): a missing
     value null, a boolean true/false. Another version validates them as its own request."""
     columns = [f.name for f in manifest.features]
-    rows = matrix.tolist()
+    rows = json_rows(matrix)
     booleans = [i for i, f in enumerate(manifest.features) if f.type == "boolean"]
     for row in rows:
-        for i, value in enumerate(row):
-            if value != value:  # NaN, the parser's missing value
-                row[i] = None
         for i in booleans:
             if row[i] is not None:
                 row[i] = bool(row[i])
