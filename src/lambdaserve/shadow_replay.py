@@ -83,7 +83,7 @@ def replay(predictor: Predictor, record: dict[str, Any], function_version: str) 
             "model_version": record.get("model_version"),
             "function_version": record.get("function_version"),
             "predictions": record.get("predictions"),
-            "probabilities": _rounded(record.get("probabilities")),
+            "probabilities": record.get("probabilities"),  # rounded by live already
             "latency_ms": record.get("latency_ms"),
         },
         "shadow": shadow,
