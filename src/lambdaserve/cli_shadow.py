@@ -21,7 +21,7 @@ from lambdaserve.cli_context import (
 from lambdaserve.cli_release import deploy
 from lambdaserve.cli_rollout import rollout_options
 from lambdaserve.errors import NoShadowError
-from lambdaserve.shadow_control import Shadows, shadow_parameter
+from lambdaserve.shadow_control import Shadows, read_shadow, shadow_parameter
 
 
 def _shadows(services: Services) -> Shadows:
@@ -34,8 +34,10 @@ def _shadows(services: Services) -> Shadows:
     )
 
 
-def _recorded(shadows: Shadows) -> dict[str, Any]:
-    recorded = shadows.read()
+def _recorded(services: Services) -> dict[str, Any]:
+    """The shadow's record, read without building a deployer (no function, no STS call)."""
+    parameter = shadow_parameter(services.parameter_prefix())
+    recorded = read_shadow(services.client("ssm"), parameter)
     if recorded is None:
         raise NoShadowError("no shadow recorded: lambdaserve shadow start NAME VERSION")
     return recorded
@@ -85,8 +87,8 @@ def start(
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """The running (or last) shadow."""
-    shadows = _shadows(services_of(ctx))
-    emit(run(lambda: _recorded(shadows)), as_json, _state_text)
+    services = services_of(ctx)
+    emit(run(lambda: _recorded(services)), as_json, _state_text)
 
 
 @shadow.command("report")
@@ -103,8 +105,7 @@ def report(
     """Agreement of the running (or last) shadow with live on the requests it saw: labels,
     probabilities, refusals and each version's latency. Exit 7 when they disagree."""
     services = services_of(ctx)
-    shadows = _shadows(services)
-    recorded = run(lambda: _recorded(shadows))
+    recorded = run(lambda: _recorded(services))
     records = shadow_report.shadow_records(
         services.client("s3"), services.need("monitoring_bucket"), recorded, dt.datetime.now(dt.UTC)
     )

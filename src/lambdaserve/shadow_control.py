@@ -42,6 +42,21 @@ def _missing(exc: Exception) -> bool:
     return code in {"ResourceNotFoundException", "ParameterNotFound"}
 
 
+def read_shadow(ssm: Any, parameter: str) -> dict[str, Any] | None:
+    """The current or last shadow as its switch records it, or None: one SSM read."""
+    try:
+        value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except Exception as exc:
+        if _missing(exc):
+            return None
+        raise
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 @dataclass
 class Shadows:
     """Start, read and stop the shadow of one predict function."""
@@ -55,17 +70,7 @@ class Shadows:
 
     def read(self) -> dict[str, Any] | None:
         """The current or last shadow as recorded, or None."""
-        try:
-            value = self.ssm.get_parameter(Name=self.parameter)["Parameter"]["Value"]
-        except Exception as exc:
-            if _missing(exc):
-                return None
-            raise
-        try:
-            data = json.loads(value)
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        return read_shadow(self.ssm, self.parameter)
 
     def start(
         self, name: str, version: str, percent: float, *, insecure_skip_verify: bool = False
