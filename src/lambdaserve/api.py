@@ -6,12 +6,14 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.json_encoder import Encoder
 
-from lambdaserve import openapi
+from lambdaserve import jsonio, openapi
 from lambdaserve.capture import DataCapture
 from lambdaserve.problem import (
     CONTENT_TYPE,
@@ -32,28 +34,33 @@ if TYPE_CHECKING:
     from lambdaserve.settings import Settings
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A duplicated key is ambiguous (which value did the client mean?): refuse, don't guess.
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise MalformedRequestError(f"duplicate key {duplicate[:64]!r} in the JSON body")
-    return out
-
-
 def decode_json(body: str | None, max_bytes: int) -> Any:
     """The request body as JSON, or a 400/413 that says why not."""
     if body is None or not body.strip():
         raise MalformedRequestError("the body is empty: send a JSON object")
-    if len(body) > max_bytes or len(body.encode("utf-8", "surrogatepass")) > max_bytes:
+    if len(body) > max_bytes:
+        raise PayloadTooLargeError(f"the body is larger than this endpoint's {max_bytes} bytes")
+    raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > max_bytes:
         raise PayloadTooLargeError(f"the body is larger than this endpoint's {max_bytes} bytes")
     try:
-        return json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
+        return jsonio.loads(body, raw)
     except json.JSONDecodeError as exc:
         raise MalformedRequestError(f"the body is not valid JSON: {exc.msg} at {exc.pos}") from None
+    except jsonio.DuplicateKeyError as exc:
+        # A duplicated key is ambiguous (which value did the client mean?): refuse, don't guess.
+        raise MalformedRequestError(str(exc)) from None
     except RecursionError:
         raise MalformedRequestError("the body is nested too deeply") from None
+
+
+# What Powertools writes answers with by default: the fallback for what orjson does not write.
+_STANDARD_DUMPS = partial(json.dumps, separators=(",", ":"), cls=Encoder)
+
+
+def answer_json(obj: Any) -> str:
+    """A route's answer as compact JSON (orjson where the layer has it)."""
+    return jsonio.dumps(obj, _STANDARD_DUMPS)
 
 
 def json_body(event: Any, max_bytes: int) -> Any:
@@ -217,7 +224,7 @@ def create_app(
     settings: Settings,
 ) -> APIGatewayRestResolver:
     """The resolver with the four routes, a request counter and the error answers."""
-    app = APIGatewayRestResolver(strip_prefixes=None)
+    app = APIGatewayRestResolver(strip_prefixes=None, serializer=answer_json)
 
     def count(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
         metrics.add_metric("Requests", MetricUnit.Count, 1)  # every routed API request
