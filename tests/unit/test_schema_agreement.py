@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lambdaserve.manifest import Feature
 from lambdaserve.problem import RequestError
-from lambdaserve.schema import RequestParser
+from lambdaserve.schema import SMALL_BATCH, RequestParser
 
 FEATURES = (
     Feature("amount", "number", minimum=0, maximum=1000),
@@ -156,8 +156,18 @@ def _parse(body: dict[str, Any]) -> tuple[str, Any]:
         return type(exc).__name__, exc.problem()
 
 
+@st.composite
+def any_size_batch(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Valid rows, none to two of them spoiled; large enough for the vectorised paths too
+    (small batches take the exact path directly)."""
+    records = draw(st.lists(valid_record, min_size=1, max_size=SMALL_BATCH + 4))
+    for _ in range(draw(st.integers(0, 2))):
+        records[draw(st.integers(0, len(records) - 1))] = draw(spoiled_record())
+    return records
+
+
 @settings(max_examples=400, deadline=None)
-@given(batch)
+@given(any_size_batch())
 def test_a_columnar_body_is_answered_as_the_same_rows_in_records_are(
     records: list[dict[str, Any]],
 ) -> None:
@@ -167,7 +177,7 @@ def test_a_columnar_body_is_answered_as_the_same_rows_in_records_are(
     split = {"columns": columns, "data": [[r.get(c) for c in columns] for r in records]}
     as_records = [{c: r.get(c) for c in columns} for r in records]  # absent = null, as in split
     got, want = _parse({"dataframe_split": split}), _parse({"instances": as_records})
-    event(f"columnar: {got[0]}")
+    event(f"{'vectorised' if len(records) > SMALL_BATCH else 'small, exact'}: {got[0]}")
     assert got[0] == want[0]
     if got[0] != "ok":
         assert got[1] == want[1]
