@@ -33,8 +33,10 @@ from run import (  # type: ignore[import-not-found]  # noqa: E402
     LAMBDA_LIMIT,
     PAYLOAD_LIMIT,
     RUNS,
+    columnar,
     event,
     folder_bytes,
+    instances,
     largest_batch,
     med,
     probe,
@@ -76,11 +78,18 @@ def main() -> None:
     runtime = str(lambda_runtime_dir(Path(tempfile.mkdtemp(prefix="bench-runtime-"))))
     layer = {"sklearn": "RuntimeLayer", "onnx": "OnnxRuntimeLayer"}
     features = [f.to_dict() for f in manifest.read(model_dirs["sklearn"]).features]
-    records, _ = sample.generate(40_000, seed=2026)
-    batch = largest_batch(records)
-    events = {"1": event({"instances": records[:1]}), "1000": event({"instances": records[:1000]})}
-    batch_events = {"batch": event({"instances": batch})}
-    repeat = {"1": 300, "1000": 40, "batch": 3}
+    records, _ = sample.generate(250_000, seed=2026)  # more than the largest columnar request
+    events = {
+        "1": event(instances(records[:1])),
+        "1000": event(instances(records[:1000])),
+        "1000 columnar": event(columnar(records[:1000])),
+    }
+    largest = {"batch": largest_batch(records), "batch columnar": largest_batch(records, columnar)}
+    batch_events = {
+        "batch": event(instances(largest["batch"])),
+        "batch columnar": event(columnar(largest["batch columnar"])),
+    }
+    repeat = {"1": 300, "1000": 40, "1000 columnar": 40, "batch": 3, "batch columnar": 3}
     env = {
         "AWS_REGION": "us-east-1",
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
@@ -119,28 +128,7 @@ def main() -> None:
 
     print("warm, per engine ...", file=sys.stderr)
     for engine in ENGINES:
-        warm = runs(
-            {**specs[engine], "mode": "warm", "events": events, "repeat": repeat}, envs[engine]
-        )
-        big = runs(
-            {**specs[engine], "mode": "warm", "events": batch_events, "repeat": repeat},
-            envs[engine],
-        )
-        entry: dict[str, Any] = {}
-        for size in ("1", "1000"):
-            handler = med([r[size]["handler"] for r in warm])
-            own = med([r[size]["predict_proba"] for r in warm])
-            entry[f"rows_{size}"] = {"handler_ms": handler * 1e3, "engine_ms": own * 1e3,
-                                     "ratio": handler / own}  # fmt: skip
-        handler_b = med([r["batch"]["handler"] for r in big])
-        own_b = med([r["batch"]["predict_proba"] for r in big])
-        entry["largest_request"] = {
-            "rows": len(batch),
-            "rows_s": len(batch) / handler_b,
-            "engine_rows_s": len(batch) / own_b,
-            "ratio": own_b / handler_b,
-        }
-        figures[engine] = entry
+        figures[engine] = warm_figures(specs[engine], envs[engine], events, batch_events, repeat)
 
     sizes = {}
     for engine in ENGINES:
@@ -159,6 +147,36 @@ def main() -> None:
     print(report)
 
 
+def warm_figures(
+    spec: dict[str, Any],
+    env: dict[str, str],
+    events: dict[str, Any],
+    batch_events: dict[str, Any],
+    repeat: dict[str, int],
+) -> dict[str, Any]:
+    """Handler against engine: ms per request up to 1,000 rows; rows/s of the largest."""
+    spec = {**spec, "mode": "warm", "repeat": repeat, "stdlib_json": True}
+    warm = runs({**spec, "events": events}, env)
+    big = runs({**spec, "events": batch_events}, env)
+    entry: dict[str, Any] = {}
+    for size in events:
+        handler = med([r[size]["handler"] for r in warm])
+        stdlib = med([r[size]["handler_stdlib_json"] for r in warm])
+        own = med([r[size]["predict_proba"] for r in warm])
+        entry[size] = {"handler_ms": handler * 1e3, "engine_ms": own * 1e3,
+                       "ratio": handler / own, "stdlib_json_ms": stdlib * 1e3,
+                       "stdlib_json_ratio": stdlib / own}  # fmt: skip
+    for name in batch_events:
+        handler = med([r[name]["handler"] for r in big])
+        stdlib = med([r[name]["handler_stdlib_json"] for r in big])
+        own = med([r[name]["predict_proba"] for r in big])
+        rows = big[0][name]["rows"]
+        entry[name] = {"rows": rows, "rows_s": rows / handler, "engine_rows_s": rows / own,
+                       "ratio": own / handler, "stdlib_json_rows_s": rows / stdlib,
+                       "stdlib_json_ratio": own / stdlib}  # fmt: skip
+    return entry
+
+
 def markdown(f: dict[str, Any]) -> str:
     c = f["cold"]
     lines = [
@@ -172,17 +190,28 @@ def markdown(f: dict[str, Any]) -> str:
         f"({c['sklearn']['ratio_to_floor']:.2f}x) | {c['onnx']['s']:.3f} "
         f"({c['onnx']['ratio_to_floor']:.2f}x) |",
     ]
-    for size in ("1", "1000"):
-        s, o = f["sklearn"][f"rows_{size}"], f["onnx"][f"rows_{size}"]
+    for size in ("1", "1000", "1000 columnar"):
+        s, o = f["sklearn"][size], f["onnx"][size]
         lines.append(
             f"| {size} row(s): handler / engine ms | {s['handler_ms']:.3f} / "
             f"{s['engine_ms']:.3f} ({s['ratio']:.2f}x) | {o['handler_ms']:.3f} / "
             f"{o['engine_ms']:.3f} ({o['ratio']:.2f}x) |"
         )
-    s, o = f["sklearn"]["largest_request"], f["onnx"]["largest_request"]
+    for name in ("batch", "batch columnar"):
+        s, o = f["sklearn"][name], f["onnx"][name]
+        lines.append(
+            f"| largest {name.replace('batch', 'request')} ({s['rows']:,} rows): rows/s, share "
+            f"of the engine's | {s['rows_s']:,.0f} ({s['ratio']:.2f}) | {o['rows_s']:,.0f} "
+            f"({o['ratio']:.2f}) |"
+        )
     lines.append(
-        f"| largest request ({s['rows']:,} rows): rows/s, share of the engine's | "
-        f"{s['rows_s']:,.0f} ({s['ratio']:.2f}) | {o['rows_s']:,.0f} ({o['ratio']:.2f}) |"
+        "| the same with the standard library's JSON (interleaved in the same processes): "
+        "1,000 rows, handler / engine; the largest request's share of the engine's rate | "
+        + " | ".join(
+            f"{f[e]['1000']['stdlib_json_ratio']:.2f}x; {f[e]['batch']['stdlib_json_ratio']:.2f}"
+            for e in ENGINES
+        )
+        + " |"
     )
     z = f["sizes"]
     lines.append(

@@ -83,6 +83,17 @@ else:  # warm: per-request cost of the handler and of the bare model on the same
         for _ in range(3):
             check(handler(event, Context()))
         calls = {"handler": lambda e=event: handler(e, Context())}
+        if spec.get("stdlib_json"):  # the same handler with the standard library's JSON
+            from lambdaserve import jsonio
+
+            def stdlib(e=event, fast=jsonio.orjson):
+                jsonio.orjson = None
+                try:
+                    return handler(e, Context())
+                finally:
+                    jsonio.orjson = fast
+
+            calls["handler_stdlib_json"] = stdlib
         if schema is not None:
             matrix = schema.parse(json.loads(event["body"]))
             calls["predict"] = lambda m=matrix: model.predict(m)

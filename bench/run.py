@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,28 @@ def event(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def largest_batch(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def instances(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A predict body of records, one object per row."""
+    return {"instances": records}
+
+
+def columnar(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same rows as a dataframe_split body: the names once, then a list per row."""
+    names = list(records[0])
+    return {
+        "dataframe_split": {"columns": names, "data": [[r.get(n) for n in names] for r in records]}
+    }
+
+
+def largest_batch(
+    records: list[dict[str, Any]],
+    layout: Callable[[list[dict[str, Any]]], dict[str, Any]] = instances,
+) -> list[dict[str, Any]]:
     """The most rows whose API Gateway event still fits Lambda's 6 MB synchronous payload."""
     low, high = 1, len(records)
     while low < high:
         mid = (low + high + 1) // 2
-        if len(json.dumps(event({"instances": records[:mid]}))) < PAYLOAD_LIMIT:
+        if len(json.dumps(event(layout(records[:mid])))) < PAYLOAD_LIMIT:
             low = mid
         else:
             high = mid - 1
