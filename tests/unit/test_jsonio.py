@@ -9,9 +9,11 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from lambdaserve import jsonio
 
@@ -154,3 +156,25 @@ def test_dumps_leaves_what_orjson_does_not_write_to_the_fallback() -> None:
     assert jsonio.dumps({"d": decimal.Decimal("1.5")}, lambda o: "fallback") == "fallback"
     nowhere = {"x": math.nan, "y": math.inf}  # not JSON numbers
     assert json.loads(jsonio.dumps(nowhere, _standard)) == {"x": None, "y": None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 20), st.integers(1, 4)),
+        elements=st.floats(allow_nan=False, allow_infinity=False),
+    )
+)
+def test_number_rows_reads_back_as_the_same_doubles(matrix: np.ndarray) -> None:
+    rows = jsonio.number_rows(matrix)
+    assert [[float(v) for v in row.split(",")] for row in rows] == matrix.tolist()
+
+
+def test_number_rows_writes_what_json_has_no_number_for_as_str_does() -> None:
+    matrix = np.array([[math.nan, 0.5], [math.inf, -math.inf]])
+    assert jsonio.number_rows(matrix) == ["nan,0.5", "inf,-inf"]
+    assert jsonio.number_rows(np.array([[0.25], [1e-05]])) in (
+        ["0.25", "0.00001"],
+        ["0.25", "1e-05"],
+    )
