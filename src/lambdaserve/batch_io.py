@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -109,6 +110,26 @@ def _strip_cr(lines: list[bytes | None]) -> list[bytes | None]:
     if any(x is not None and x.endswith(b"\r") for x in lines):
         return [x.rstrip(b"\r") if x is not None else None for x in lines]
     return lines
+
+
+def csv_columns(block: str, texts: list[str], header: list[str]) -> dict[str, Sequence[str]] | None:
+    """A block's columns by header name, when every line has the header's width; else None.
+    Without quotes, one split of the whole block with each column a slice of it (no list per
+    row); with quotes, the csv module reads it. `texts` is the block split into lines."""
+    width = len(header)
+    if '"' not in block:
+        if set(map(str.count, texts, repeat(","))) != {width - 1}:
+            return None
+        fields = block.replace("\n", ",").split(",")
+        return {n: fields[j::width] for j, n in enumerate(header)}
+    try:
+        rows = list(csv.reader(texts))
+    except csv.Error:  # e.g. a field over the csv module's limit: the exact path says so
+        return None
+    if len(rows) != len(texts) or set(map(len, rows)) != {width}:
+        return None
+    columns = list(zip(*rows, strict=True))
+    return {n: columns[j] for j, n in enumerate(header)}
 
 
 def read_header(uri: str, first: bytes, size: int) -> tuple[list[str], int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -135,29 +135,18 @@ class PartScorer:
         except UnicodeDecodeError:
             return False
         texts = block.split("\n")
-        header = self.header or []
-        if '"' in block:  # quoting: the csv module's job
-            try:
-                fields = list(csv.reader(texts))
-            except csv.Error:  # e.g. a field over the csv module's limit: the exact path says so
-                return False
-            if len(fields) != len(texts):
-                return False
-        else:
-            fields = [t.split(",") for t in texts]
-        if set(map(len, fields)) != {len(header)}:
+        columns = batch_io.csv_columns(block, texts, self.header or [])
+        if columns is None:
             return False
-        transposed = list(zip(*fields, strict=True))
-        columns = {n: list(transposed[j]) for j, n in enumerate(header) if n in self.features}
-        matrix = self.predictor.parser.text_columns(columns, len(fields))
+        features = {n: column for n, column in columns.items() if n in self.features}
+        matrix = self.predictor.parser.text_columns(features, len(texts))
         if matrix is None:
             return False
         labels, probabilities = self.predictor.predict_arrays(matrix)
+        keep: Sequence[Any] = texts
         if self.job.id_column:
-            keep: list[Any] = [[v] for v in transposed[header.index(self.job.id_column)]]
-        else:
-            keep = texts
-        self.result.rows_scored += len(fields)
+            keep = [[v] for v in columns[self.job.id_column]]
+        self.result.rows_scored += len(texts)
         self.output.write(self._encode(keep, labels, probabilities))
         return True
 
@@ -249,7 +238,7 @@ class PartScorer:
         self.output.write(self._encode([rows[i][2] for i in kept], labels, probabilities))
 
     def _encode(
-        self, keep: list[Any], labels: np.ndarray, probabilities: np.ndarray | None
+        self, keep: Sequence[Any], labels: np.ndarray, probabilities: np.ndarray | None
     ) -> bytes:
         """Scored rows in the input's format. A CSV row keeps its input line as it was (or
         the id field), then the prediction, the probabilities and the model."""

@@ -7,7 +7,7 @@ collected with their row and field, so a client fixes a batch in one round trip.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import is_not
@@ -195,7 +195,7 @@ class RequestParser:
             return False
         return not (feature.maximum is not None and (given > feature.maximum).any())
 
-    def text_columns(self, columns: dict[str, list[str]], rows: int) -> np.ndarray | None:
+    def text_columns(self, columns: Mapping[str, Sequence[str]], rows: int) -> np.ndarray | None:
         """Batch scoring's fast path for CSV text: the matrix when every field is valid as the
         request's JSON value would be (empty = missing), else None, so the caller takes the
         exact path (`from_text` then `partition`) that says what is wrong."""
@@ -210,7 +210,7 @@ class RequestParser:
             matrix[:, col] = values
         return matrix
 
-    def _text_column(self, feature: Feature, text: list[str]) -> np.ndarray | None:
+    def _text_column(self, feature: Feature, text: Sequence[str]) -> np.ndarray | None:
         has_missing = "" in text
         if has_missing and feature.required:
             return None
