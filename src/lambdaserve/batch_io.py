@@ -91,8 +91,13 @@ def blocks(
             skipping = head is None or len(head) > MAX_LINE_BYTES
             tail = b"" if skipping else head or b""
             continue
-        complete = [head, *pieces[1:-1]]
-        pending += [x if x is not None and len(x) <= MAX_LINE_BYTES else None for x in complete]
+        middle = pieces[1:-1]
+        if head is not None and max(len(head), max(map(len, middle), default=0)) <= MAX_LINE_BYTES:
+            pending.append(head)  # the usual case: every line as read
+            pending += middle
+        else:
+            complete = [head, *middle]
+            pending += [x if x is not None and len(x) <= MAX_LINE_BYTES else None for x in complete]
         tail = pieces[-1]
         skipping = len(tail) > MAX_LINE_BYTES
         if skipping:
@@ -107,7 +112,7 @@ def blocks(
 
 
 def _strip_cr(lines: list[bytes | None]) -> list[bytes | None]:
-    if any(x is not None and x.endswith(b"\r") for x in lines):
+    if any(map(bytes.endswith, filter(None, lines), repeat(b"\r"))):  # None and b"" skipped
         return [x.rstrip(b"\r") if x is not None else None for x in lines]
     return lines
 
