@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import repeat
 from operator import is_not
 from types import NoneType
@@ -17,12 +16,8 @@ from typing import Any
 import numpy as np
 
 from lambdaserve.manifest import Feature
-from lambdaserve.problem import (
-    FieldError,
-    MalformedRequestError,
-    PayloadTooLargeError,
-    SchemaViolationError,
-)
+from lambdaserve.problem import FieldError, SchemaViolationError
+from lambdaserve.request_layout import Columnar, request_rows
 
 DEFAULT_MAX_ROWS = 10_000
 # Up to this many rows the exact per-value path is the faster one: the vectorised checks cost
@@ -41,17 +36,6 @@ def _present(column: Sequence[Any]) -> np.ndarray:
     return np.fromiter(map(is_not, column, repeat(None)), bool, len(column))
 
 
-@dataclass(frozen=True)
-class _Split:
-    """A dataframe_split whose rows are all lists of one value per column."""
-
-    columns: list[str]
-    data: list[list[Any]]
-
-    def records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, values, strict=True)) for values in self.data]
-
-
 class RequestParser:
     """Validates request bodies for one model's features."""
 
@@ -65,8 +49,8 @@ class RequestParser:
 
     def parse(self, body: Any) -> np.ndarray:
         """Return an object array of shape (rows, features), or raise a RequestError."""
-        rows = self._rows(body)
-        if isinstance(rows, _Split):
+        rows = request_rows(body, self.max_rows)
+        if isinstance(rows, Columnar):
             if len(rows.data) <= SMALL_BATCH:
                 return self.exact(rows.records())
             fast = self._valid_split(rows)
@@ -124,7 +108,7 @@ class RequestParser:
             rows, lambda name: list(map(dict.get, records, repeat(name, rows)))
         )
 
-    def _valid_split(self, split: _Split) -> np.ndarray | None:
+    def _valid_split(self, split: Columnar) -> np.ndarray | None:
         """`_valid_batch` for a well-formed dataframe_split, its rows turned into columns at C
         speed (no dict per row)."""
         if not set(split.columns) <= self._index.keys():
@@ -241,63 +225,6 @@ class RequestParser:
         if (np.abs(given) >= 2**53).any():
             return None
         return numbers if self._numbers_valid(feature, numbers, present) else None
-
-    def _rows(self, body: Any) -> list[Any] | _Split:
-        if not isinstance(body, dict):
-            raise MalformedRequestError(
-                "the body must be a JSON object with 'instances' or 'dataframe_split'"
-            )
-        shapes = [k for k in ("instances", "dataframe_split") if k in body]
-        if len(shapes) != 1:
-            raise MalformedRequestError(
-                "the body must have exactly one of 'instances' or 'dataframe_split'"
-            )
-        extra = sorted(set(body) - {"instances", "dataframe_split"})
-        if extra:
-            raise MalformedRequestError(f"unknown top-level keys: {extra}")
-        if shapes[0] == "instances":
-            records = body["instances"]
-            if not isinstance(records, list):
-                raise MalformedRequestError("'instances' must be a list of objects")
-            self._check_count(len(records))
-            return records
-        return self._split(body["dataframe_split"])
-
-    def _split(self, split: Any) -> _Split:
-        if not isinstance(split, dict):
-            raise MalformedRequestError("'dataframe_split' must be an object")
-        extra = sorted(set(split) - {"columns", "data", "index"})
-        if extra:
-            raise MalformedRequestError(f"unknown keys in 'dataframe_split': {extra}")
-        columns, data = split.get("columns"), split.get("data")
-        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            raise MalformedRequestError("'dataframe_split.columns' must be a list of strings")
-        if len(set(columns)) != len(columns):
-            raise MalformedRequestError("'dataframe_split.columns' has duplicate names")
-        if not isinstance(data, list):
-            raise MalformedRequestError("'dataframe_split.data' must be a list of rows")
-        if "index" in split and not isinstance(split["index"], list):
-            raise MalformedRequestError("'dataframe_split.index' must be a list")
-        self._check_count(len(data))
-        if set(map(type, data)) == {list} and set(map(len, data)) == {len(columns)}:
-            return _Split(columns, data)
-        errors: list[FieldError] = []
-        for row, values in enumerate(data):
-            if not isinstance(values, list):
-                errors.append(FieldError(row, None, "a row must be a list of values"))
-            elif len(values) != len(columns):
-                errors.append(
-                    FieldError(row, None, f"has {len(values)} values for {len(columns)} columns")
-                )
-        raise SchemaViolationError(f"{len(errors)} malformed row(s)", errors)
-
-    def _check_count(self, rows: int) -> None:
-        if rows == 0:
-            raise SchemaViolationError("the batch is empty: send at least one row")
-        if rows > self.max_rows:
-            raise PayloadTooLargeError(
-                f"{rows} rows is more than this endpoint's limit of {self.max_rows} per request"
-            )
 
     def _convert(self, feature: Feature, value: Any) -> tuple[Any, str | None]:
         """The value as the model takes it, and a message if it is invalid."""
