@@ -2,7 +2,8 @@
 
 1. Throughput of one child on a ~50 MB part (the library's `score_part`, S3 on loopback)
    against raw `predict_proba` on the same rows, already in a matrix, in the same process,
-   in chunks of the same size: the cost of streaming, parsing, validating and writing.
+   in chunks of the same size: the cost of streaming, parsing, validating and writing. The two
+   alternate for 3 rounds and each figure is the median, so a slow spell weighs on both.
 2. Peak memory (max RSS) of a child process scoring a ~50 MB and a ~500 MB part: bounded by
    the chunk size, not the part size.
 3. A 1,000,000-row CSV scored end to end on the local stack (`lambdaserve local up`, then
