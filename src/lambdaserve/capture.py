@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import math
 import os
 import random
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from lambdaserve import jsonio
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,7 +59,7 @@ class DataCapture:
         if not self.sampled():
             return
         for record in self.records(matrix, result):
-            self.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+            self.write(jsonio.dumps(record, _strict) + "\n")
 
     def records(self, matrix: np.ndarray, result: dict[str, Any]) -> Iterator[dict[str, Any]]:
         rows = json_rows(matrix)
@@ -67,6 +68,7 @@ class DataCapture:
                 row[i] = MASK
         time = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         probabilities = result.get("probabilities")
+        rounded = _rounded(probabilities) if probabilities is not None else []
         for start in range(0, len(rows), ROWS_PER_RECORD):
             end = start + ROWS_PER_RECORD
             record: dict[str, Any] = {
@@ -80,20 +82,39 @@ class DataCapture:
                 "predictions": result["predictions"][start:end],
             }
             if probabilities is not None:
-                record["probabilities"] = [
-                    [round(p, 6) for p in row] for row in probabilities[start:end]
-                ]
+                record["probabilities"] = rounded[start:end]
             yield record
 
 
 def json_rows(matrix: np.ndarray) -> list[list[Any]]:
-    """A validated matrix's rows as JSON values: the parser's missing value (NaN) as null."""
+    """A validated matrix's rows as JSON values: the parser's missing value (NaN) as null.
+    NaN is the one value that differs from itself: one comparison over the whole matrix finds
+    them all, in C even for an object matrix."""
     rows: list[list[Any]] = matrix.tolist()
-    for row in rows:
-        for i, value in enumerate(row):
-            if isinstance(value, float) and math.isnan(value):
-                row[i] = None
+    for i, j in zip(*(matrix != matrix).nonzero(), strict=True):
+        rows[i][j] = None
     return rows
+
+
+def _rounded(probabilities: list[list[float]]) -> list[list[float]]:
+    """Probabilities to 6 decimals, exactly as `round(p, 6)` gives them, in C: numpy's
+    rint(p * 1e6) / 1e6 differs from it only where p * 1e6 lies within a rounding error of a
+    half, and those few values are rounded by `round` itself."""
+    import numpy as np
+
+    array = np.asarray(probabilities, dtype=float)
+    if array.ndim != 2 or not array.size or not (np.abs(array) <= 1e6).all():  # NaN too
+        return [[round(p, 6) for p in row] for row in probabilities]
+    scaled = array * 1e6
+    rows: list[list[float]] = (np.rint(scaled) / 1e6).tolist()
+    for i, j in zip(*(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3).nonzero(), strict=True):
+        rows[i][j] = round(probabilities[i][j], 6)
+    return rows
+
+
+def _strict(record: Any) -> str:
+    """The standard library's compact JSON, for what orjson does not write (a lone surrogate)."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False)
 
 
 def capture_records(body: bytes, marker: str = MARKER) -> Iterator[dict[str, Any]]:
