@@ -288,11 +288,19 @@ def test_the_built_handler_emits_its_emf_metrics(built: BuiltFunction, model_dir
     assert {"Requests", "PredictRequests", "RowsPredicted", "ColdStart"} <= names
 
 
+def _with_onnx_runtime(function: BuiltFunction) -> BuiltFunction:
+    """The function as a version of an ONNX bundle has it: OnnxRuntimeLayer for RuntimeLayer."""
+    onnx_layer = BUILD_DIR / "OnnxRuntimeLayer"
+    layers = tuple(onnx_layer if d.name == "RuntimeLayer" else d for d in function.layer_dirs)
+    return dataclasses.replace(function, layer_dirs=layers)
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "onnx"])
 def test_built_batch_function_plans_scores_and_finishes_a_run(
-    sam_build: Path, model_dir: Path
+    sam_build: Path, model_dir: Path, engine: str, request: pytest.FixtureRequest
 ) -> None:
     """The three steps the state machine calls, each a cold start of the built function in a
-    clean process, against moto's S3 on loopback."""
+    clean process, against moto's S3 on loopback; on either engine's runtime layer."""
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -300,6 +308,10 @@ def test_built_batch_function_plans_scores_and_finishes_a_run(
     from lambdaserve.sample import FEATURE_NAMES, generate
 
     batch = BuiltFunction.from_build(sam_build, "BatchFunction")
+    runtime = "sklearn"
+    if engine == "onnx":
+        batch, runtime = _with_onnx_runtime(batch), "onnxruntime"
+        model_dir = request.getfixturevalue("onnx_bundle_session")
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -336,7 +348,7 @@ def test_built_batch_function_plans_scores_and_finishes_a_run(
         finished = invoke_isolated(batch, {"action": "finish", "job": job}, env=aws)
         assert finished.response["status"] == "complete"
         assert finished.response["rows_scored"] == 3_000
-        for name in ("app", "lambdaserve.batch_part", "sklearn", "aws_lambda_powertools"):
+        for name in ("app", "lambdaserve.batch_part", runtime, "aws_lambda_powertools"):
             assert str(scored.modules[name]).startswith(str(BUILD_DIR)), name
         assert "pandas" not in scored.modules
     finally:
@@ -348,10 +360,10 @@ def test_the_onnx_engine_serves_from_its_own_runtime_layer_without_scikit_learn(
 ) -> None:
     """A version of an ONNX bundle has OnnxRuntimeLayer where the others have RuntimeLayer:
     the built handler answers its golden examples with neither scikit-learn nor scipy on the
-    path, and the whole deployment fits in 35% of Lambda's limit."""
+    path; the layer meets its 80 MB target and the whole deployment fits in 35% of Lambda's
+    limit."""
     onnx_layer = BUILD_DIR / "OnnxRuntimeLayer"
-    layers = tuple(onnx_layer if d.name == "RuntimeLayer" else d for d in built.layer_dirs)
-    function = dataclasses.replace(built, layer_dirs=layers)
+    function = _with_onnx_runtime(built)
     bundle = manifest.read(onnx_bundle_session)
     event = load_event("predict.json")
     event["body"] = json.dumps({"instances": [g.inputs for g in bundle.golden_examples]})
@@ -364,6 +376,7 @@ def test_the_onnx_engine_serves_from_its_own_runtime_layer_without_scikit_learn(
     assert not {"sklearn", "scipy", "joblib"} & set(result.modules)
     sizes = sum(_folder_bytes(d) for d in [function.code_dir, *function.layer_dirs])
     assert sizes <= 0.35 * 262_144_000, sizes
+    assert _folder_bytes(onnx_layer) <= 80_000_000
 
 
 def test_the_built_handler_scores_a_mirrored_request_as_a_shadow(
