@@ -32,9 +32,9 @@ class MultipartWriter:
     """An S3 object written in pieces; nothing appears under the key unless `close` is reached
     (a failed part leaves no half-written output behind).
 
-    A full piece goes up on a thread of its own while the caller goes on scoring: the upload's
-    wait on the network no longer adds to the part's time. At most one piece is in flight, so
-    memory stays at two pieces, whatever the object's size."""
+    A full piece goes up on a thread of its own while the caller goes on scoring, so the wait
+    on S3 can overlap the work (boto3's own transfers upload on threads too). At most one
+    piece is in flight, so memory stays at two pieces, whatever the object's size."""
 
     def __init__(self, s3: S3Client, bucket: str, key: str) -> None:
         self.s3, self.bucket, self.key = s3, bucket, key
