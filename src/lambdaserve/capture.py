@@ -59,7 +59,7 @@ class DataCapture:
         if not self.sampled():
             return
         for record in self.records(matrix, result):
-            self.write(jsonio.dumps(record, _strict) + "\n")
+            self.write(jsonio.compact(record) + "\n")
 
     def records(self, matrix: np.ndarray, result: dict[str, Any]) -> Iterator[dict[str, Any]]:
         rows = json_rows(matrix)
@@ -110,11 +110,6 @@ def _rounded(probabilities: list[list[float]]) -> list[list[float]]:
     for i, j in zip(*(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3).nonzero(), strict=True):
         rows[i][j] = round(probabilities[i][j], 6)
     return rows
-
-
-def _strict(record: Any) -> str:
-    """The standard library's compact JSON, for what orjson does not write (a lone surrogate)."""
-    return json.dumps(record, separators=(",", ":"), allow_nan=False)
 
 
 def capture_records(body: bytes, marker: str = MARKER) -> Iterator[dict[str, Any]]:

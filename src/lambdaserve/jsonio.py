@@ -105,6 +105,16 @@ def dumps(obj: Any, fallback: Callable[[Any], str]) -> str:
     return fallback(obj)
 
 
+def compact(obj: Any) -> str:
+    """One compact JSON line (a capture or mirror record): orjson's, or the standard library's
+    compact form for what orjson does not write (a lone surrogate, an integer beyond 64 bits)."""
+    return dumps(obj, _compact_stdlib)
+
+
+def _compact_stdlib(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
 def number_rows(matrix: Any) -> list[str]:
     """Each row of a 2-D float64 array as its numbers joined by commas, each the shortest text
     that reads back as the same double, as `str` writes it but at C speed (orjson writes a

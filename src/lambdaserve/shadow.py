@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve import jsonio
 from lambdaserve.capture import json_rows
 from lambdaserve.ssm_read import get_parameter
 
@@ -151,8 +152,7 @@ class Mirror:
             self.write(_dumps(record) + "\n")
 
 
-def _dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), allow_nan=False)
+_dumps = jsonio.compact
 
 
 def _head(

@@ -178,3 +178,14 @@ def test_number_rows_writes_what_json_has_no_number_for_as_str_does() -> None:
         ["0.25", "0.00001"],
         ["0.25", "1e-05"],
     )
+
+
+def test_compact_lines_read_back_as_the_standard_librarys() -> None:
+    record = {"rows": [[1.5, None, "é", True]], "p": [[0.25, 1e-07]], "n": 2**70, "s": "\ud800"}
+    line = jsonio.compact(record)  # orjson refuses the surrogate and the big integer
+    assert line == json.dumps(record, separators=(",", ":"), allow_nan=False)
+    del record["n"], record["s"]
+    line = jsonio.compact(record)
+    assert "\n" not in line
+    assert json.loads(line) == record
+    assert jsonio.compact({"x": float("nan")}) == '{"x":null}'  # JSON has no NaN
