@@ -302,14 +302,19 @@ def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(
 
 
 def _wait_dead(pid: int) -> None:
-    """Until the killed process is gone or a zombie (SIGKILL is delivered asynchronously)."""
+    """Until the killed process is gone, or a zombie its parent can reap. SIGKILL is delivered
+    asynchronously, and a process with threads (the worker's shadow-switch reader) shows its
+    leader as a zombie before its other threads have exited: until they have, waitpid finds
+    nothing to reap, `Popen.poll()` says it runs, and the next request is sent to it and gets a
+    502 (this test's flake in CI, with nothing logged: no new environment was started)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            threads = len(os.listdir(f"/proc/{pid}/task"))
         except OSError:
             return
-        if state in ("Z", "X"):
+        if state in ("Z", "X") and threads <= 1:
             return
         time.sleep(0.05)
     raise AssertionError(f"{pid} still runs 10 s after SIGKILL")
@@ -335,7 +340,7 @@ def test_a_crashed_container_gets_a_502_and_is_replaced(stack: Running) -> None:
     for pid in pids:  # dead, as a crashed container is, before the next request picks one
         _wait_dead(pid)
     status, headers, body = stack.call("/predict", BODY)
-    # A failure says what the stack logged meanwhile (a 502 here was seen once in CI).
+    # A failure says what the stack logged meanwhile.
     assert status == 200, (pids, headers, body, "".join(stack.logs[mark:][-80:]))
     assert stack.worker_pid("2") not in pids
 
