@@ -21,7 +21,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring bench-engines bench-shadow loadtest clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring bench-engines bench-gc bench-shadow loadtest clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -104,6 +104,9 @@ bench-monitoring: $(STAMP) ## drift monitor: false alarms, smallest shift detect
 
 bench-engines: build ## ONNX Runtime against scikit-learn: cold init vs the floor, warm overhead, sizes, parity on the test zoo
 	$(BIN)/python bench/engines.py
+
+bench-gc: build ## collector pauses in a warm predict function: init frozen (gc.freeze) against thawed, interleaved
+	$(BIN)/python bench/gc_pauses.py
 
 bench-shadow: build ## live's p50/p99 with a 100% shadow against none, interleaved, on the local stack
 	$(BIN)/python bench/shadow.py

@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdaserve.api import ModelSlot, Subsegments, create_app
+from lambdaserve.collector import freeze_init
 from lambdaserve.serving import Predictor
 from lambdaserve.settings import Settings
 from lambdaserve.shadow_replay import score_mirrored
@@ -43,6 +44,7 @@ slot = ModelSlot(load_model, logger, metrics)
 # then ready with its model, and the first caller does not pay for the load.
 slot.preload()
 app = create_app(slot, logger, metrics, tracing, settings)
+freeze_init()  # init is done: what it made is kept out of the collector's full passes
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -56,6 +56,16 @@ def test_built_handler_answers_predict_with_200(built: BuiltFunction, model_dir:
     assert body["model"]["name"] == "retail-propensity"
 
 
+def test_built_handler_freezes_what_init_made_out_of_the_collectors_way(
+    built: BuiltFunction, model_dir: Path
+) -> None:
+    # As Lambda does, the local runtime sets AWS_EXECUTION_ENV; the handler's init then ends
+    # with gc.freeze(), so a full collection does not walk the modules and the model mid-request.
+    result = _invoke(built, model_dir, "predict.json")
+    assert result.response["statusCode"] == 200
+    assert result.frozen > 50_000, result.frozen
+
+
 def test_built_handler_answers_a_schema_violation_with_422(
     built: BuiltFunction, model_dir: Path
 ) -> None:

@@ -56,6 +56,7 @@ def lambda_process_env(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_NAME": name,

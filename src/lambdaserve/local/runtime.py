@@ -104,6 +104,7 @@ class Invocation:
     modules: dict[str, str | None]
     compiled: list[str] = field(default_factory=list)
     logs: str = field(repr=False, default="")
+    frozen: int = 0  # objects init left frozen out of the collector's way (collector.py)
 
 
 class FunctionFailedError(RuntimeError):
@@ -142,4 +143,5 @@ def invoke_isolated(
         modules=reply.modules or {},
         compiled=reply.compiled or [],
         logs="\n".join(logs),
+        frozen=reply.frozen or 0,
     )

@@ -60,6 +60,7 @@ def serve(out):
             loaded = list(sys.modules.items())
             reply["modules"] = {n: getattr(m, "__file__", None) for n, m in loaded}
             reply["compiled"] = compiled
+            reply["frozen"] = __import__("gc").get_freeze_count()
         out.write(json.dumps(reply) + "\n")
         out.flush()
 t0 = time.perf_counter()
@@ -105,6 +106,7 @@ class Reply:
     restored: bool = False  # the cold start was a restore from a SnapStart snapshot
     modules: dict[str, str | None] | None = None  # asked for with introspect
     compiled: list[str] | None = None
+    frozen: int | None = None  # objects in the collector's permanent generation (introspect)
 
 
 @dataclass
@@ -269,6 +271,7 @@ class Worker:
                 restored=init is not None and self.restores,
                 modules=reply.get("modules"),
                 compiled=reply.get("compiled"),
+                frozen=reply.get("frozen"),
             )
 
     def stop(self) -> None:
