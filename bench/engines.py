@@ -31,11 +31,11 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(BENCH)]
 from run import (  # type: ignore[import-not-found]  # noqa: E402
     BUILD,
     LAMBDA_LIMIT,
-    PAYLOAD_LIMIT,
     RUNS,
     columnar,
     event,
     folder_bytes,
+    handler_env,
     instances,
     largest_batch,
     med,
@@ -90,16 +90,6 @@ def main() -> None:
         "batch columnar": event(columnar(largest["batch columnar"])),
     }
     repeat = {"1": 300, "1000": 40, "1000 columnar": 40, "batch": 3, "batch columnar": 3}
-    env = {
-        "AWS_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "MAX_BATCH_ROWS": "1000000",
-        "MAX_BODY_BYTES": str(PAYLOAD_LIMIT),
-    }
     specs, envs = {}, {}
     for engine in ENGINES:
         paths = [str(BUILD / "PredictFunction"), str(BUILD / layer[engine] / "python"),
@@ -107,7 +97,7 @@ def main() -> None:
         specs[engine] = {"paths": paths, "handler": "app.lambda_handler", "engine": engine,
                          "model": str(model_dirs[engine] / "model.joblib"),
                          "model_dir": str(model_dirs[engine]), "features": features}  # fmt: skip
-        envs[engine] = {**env, "MODEL_DIR": str(model_dirs[engine])}
+        envs[engine] = handler_env(model_dirs[engine])
 
     print("cold init (5 interleaved rounds) ...", file=sys.stderr)
     cold: dict[str, list[float]] = {"floor": [], "sklearn": [], "onnx": []}

@@ -119,7 +119,7 @@ def capture_latency(bundle: Path, rows: int, invocations: int) -> dict[str, Any]
 
     event = load_event("predict.json")
     records, _ = sample.generate(rows, seed=77)
-    one = {**event, "body": json.dumps({"instances": records})}
+    request = {**event, "body": json.dumps({"instances": records})}
     handlers = {}
     for rate in ("0", "1"):
         os.environ.update({
@@ -136,7 +136,7 @@ def capture_latency(bundle: Path, rows: int, invocations: int) -> dict[str, Any]
         rate = "01"[i % 2]
         with redirect_stdout(sink):
             started = time.perf_counter()
-            handlers[rate].lambda_handler(one, FakeLambdaContext())
+            handlers[rate].lambda_handler(request, FakeLambdaContext())
             times[rate].append(time.perf_counter() - started)
         if i % 200 == 0:
             sink.seek(0)

@@ -1,7 +1,7 @@
 """One measurement in a fresh, isolated Python 3.12 process (run by bench/run.py).
 
-argv[1] names a JSON file: {"mode", "paths", "handler", "model", "events", "repeat"};
-prints JSON.
+argv[1] names a JSON file: {"mode", "paths", "handler", "model", "events", "repeat"} (mode
+"gc": "rounds" and "requests" instead of "repeat"); prints JSON.
 Imports nothing beyond the stdlib before the measured part starts.
 """
 
@@ -53,6 +53,44 @@ elif mode == "cold":
     handler = load_handler()
     check(handler(spec["events"]["1"], Context()))
     result["seconds"] = clock() - start
+elif mode == "gc":  # collector pauses: init frozen (gc.freeze) against thawed, interleaved
+    import gc
+
+    handler = load_handler()
+    result["objects_tracked_after_init"] = len(gc.get_objects())
+    paused = [0.0, 0.0]  # the collector's time so far, the start of its current pass
+
+    def timer(phase, info):
+        if phase == "start":
+            paused[1] = clock()
+        else:
+            paused[0] += clock() - paused[1]
+
+    gc.callbacks.append(timer)
+    for size, event in spec["events"].items():
+        for _ in range(20):
+            check(handler(event, Context()))
+        times = {"thawed": [], "frozen": []}
+        pauses = {"thawed": 0.0, "frozen": 0.0}
+        for r in range(spec["rounds"]):
+            state = ("thawed", "frozen")[r % 2]
+            gc.freeze() if state == "frozen" else gc.unfreeze()
+            before = paused[0]
+            for _ in range(spec["requests"]):
+                start = clock()
+                handler(event, Context())
+                times[state].append(clock() - start)
+            pauses[state] += paused[0] - before
+        result[size] = {}
+        for state, t in times.items():
+            t.sort()
+            result[size][state] = {
+                "median_ms": round(statistics.median(t) * 1000, 3),
+                "mean_ms": round(statistics.mean(t) * 1000, 3),
+                "p99_ms": round(t[int(len(t) * 0.99)] * 1000, 3),
+                "max_ms": round(t[-1] * 1000, 3),
+                "collector_ms_per_request": round(pauses[state] / len(t) * 1000, 3),
+            }
 else:  # warm: per-request cost of the handler and of the bare model on the same rows
     handler = load_handler()
     if spec.get("engine") == "onnx":  # the bare model: the ONNX session on the model's input

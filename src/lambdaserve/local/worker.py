@@ -29,7 +29,7 @@ from lambdaserve.local.process import base_python, lambda_process_env
 # stdin, one JSON line each, answering on a pipe. Asked to, it also says where every module
 # came from and which were compiled from source (the built-artifact tests read both).
 _BOOTSTRAP = r"""
-import importlib, importlib._bootstrap_external as external, json, os, sys, time, traceback
+import gc, importlib, importlib._bootstrap_external as external, json, os, sys, time, traceback
 paths, module, function, fd, tail = json.loads(sys.argv[1])
 sys.path[:0] = paths
 out = os.fdopen(fd, "w")
@@ -60,7 +60,7 @@ def serve(out):
             loaded = list(sys.modules.items())
             reply["modules"] = {n: getattr(m, "__file__", None) for n, m in loaded}
             reply["compiled"] = compiled
-            reply["frozen"] = __import__("gc").get_freeze_count()
+            reply["frozen"] = gc.get_freeze_count()
         out.write(json.dumps(reply) + "\n")
         out.flush()
 t0 = time.perf_counter()
