@@ -107,16 +107,22 @@ def probe(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+# What every handler in a probe gets (ours and the naive baseline).
+BASE_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "POWERTOOLS_SERVICE_NAME": "lambdaserve",
+    "POWERTOOLS_METRICS_NAMESPACE": "bench",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
 def handler_env(model_dir: Path) -> dict[str, str]:
     """The predict handler's environment in a probe: the model at `model_dir`, Powertools quiet
     and untraced, limits wide enough for the largest request Lambda's payload allows."""
     return {
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        **BASE_ENV,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "MODEL_DIR": str(model_dir),
         "MAX_BATCH_ROWS": "1000000",
@@ -169,14 +175,6 @@ def main() -> None:
         str(BUILD / "ServingLayer/python"),
         runtime,
     ]
-    base_env = {
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
     ours_env = handler_env(MODEL_DIR)
     traced_env = {
         **ours_env,
@@ -231,7 +229,7 @@ def main() -> None:
         s3.create_bucket(Bucket="bench-models")
         s3.upload_file(model_path, "bench-models", "model.joblib")
         naive_env = {
-            **base_env,
+            **BASE_ENV,
             **creds,
             "AWS_ENDPOINT_URL": endpoint,
             "MODEL_BUCKET": "bench-models",
