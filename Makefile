@@ -50,6 +50,7 @@ lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy, cfn-lint, bandit, and checkov on th
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
 	$(BIN)/cfn-lint account.yaml
 	$(TOOLS)/bin/bandit -q -r src functions

@@ -33,9 +33,9 @@ CHUNK_ROWS = 5_000
 ROUNDS = 3
 CHILD = r"""
 import json, re, sys, time, boto3
-from lambdaserve.batch import Job, plan
-from lambdaserve.batch_part import score_part
-from lambdaserve.serving import Predictor
+from lambdaserve.batch.job import Job, plan
+from lambdaserve.batch.part import score_part
+from lambdaserve.serving.predictor import Predictor
 url, bundle, key, part_mb = sys.argv[1:5]
 s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                   aws_access_key_id="x", aws_secret_access_key="x")
@@ -58,7 +58,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": result.rows_scored
 
 def customers(rows: int, seed: int = 5) -> bytes:
     """Sample customers as CSV with an id column."""
-    from lambdaserve.sample import FEATURE_NAMES, generate
+    from lambdaserve.bundle.sample import FEATURE_NAMES, generate
 
     records, _ = generate(rows, seed=seed)
     out = io.StringIO()
@@ -106,10 +106,10 @@ def throughput(bundle: Path, data: bytes, url: str) -> dict[str, Any]:
     """One child's rows/s against raw predict_proba on the same rows, same process."""
     import numpy as np
 
-    from lambdaserve.batch import Job, plan
-    from lambdaserve.batch_io import from_text
-    from lambdaserve.batch_part import score_part
-    from lambdaserve.serving import Predictor
+    from lambdaserve.batch.io import from_text
+    from lambdaserve.batch.job import Job, plan
+    from lambdaserve.batch.part import score_part
+    from lambdaserve.serving.predictor import Predictor
 
     s3 = s3_client(url)
     s3.put_object(Bucket="bench", Key="in/part.csv", Body=data)
@@ -195,22 +195,13 @@ def peak_memory(bundle: Path, data: bytes, url: str) -> list[dict[str, Any]]:
 def end_to_end(rows: int) -> dict[str, Any]:
     """1,000,000 rows through `lambdaserve local up` and `lambdaserve batch score --wait`."""
     from lambdaserve.local.http import free_port
+    from lambdaserve.local.process import up_command
 
     data = customers(rows, seed=9)
     with tempfile.TemporaryDirectory() as state:
         port, aws_port = free_port(), free_port()
         up = subprocess.Popen(
-            [
-                str(BIN / "lambdaserve"),
-                "local",
-                "up",
-                "--port",
-                str(port),
-                "--aws-port",
-                str(aws_port),
-                "--state-dir",
-                state,
-            ],
+            up_command(port, aws_port, state),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -312,7 +303,7 @@ def main() -> None:
     previous = ROOT / "bench/batch_results.json"
     figures: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
     sys.path.insert(0, str(ROOT / "src"))
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"

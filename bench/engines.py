@@ -49,7 +49,7 @@ ENGINES = ("sklearn", "onnx")
 def zoo_parity() -> dict[str, Any]:
     from zoo import ZOO
 
-    from lambdaserve.bundle import make_bundle
+    from lambdaserve.bundle.make import make_bundle
 
     found = {}
     for name, make in sorted(ZOO.items()):
@@ -68,7 +68,8 @@ def zoo_parity() -> dict[str, Any]:
 
 
 def main() -> None:
-    from lambdaserve import manifest, sample
+    from lambdaserve import manifest
+    from lambdaserve.bundle import sample
     from lambdaserve.local.process import lambda_runtime_dir
 
     model_dirs = {"sklearn": BUILD / "ModelLayer" / "model"}

@@ -37,8 +37,8 @@ ROUNDS, REQUESTS = 12, 60
 
 
 def main() -> None:
+    from lambdaserve.bundle.sample import generate
     from lambdaserve.local.process import lambda_runtime_dir
-    from lambdaserve.sample import generate
 
     records, _ = generate(1000, seed=41)
     events = {

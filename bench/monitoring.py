@@ -35,10 +35,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
-from lambdaserve import drift, sample  # noqa: E402
-from lambdaserve.capture import DataCapture  # noqa: E402
-from lambdaserve.monitor import add_record  # noqa: E402
-from lambdaserve.serving import Predictor, sha256_of  # noqa: E402
+from lambdaserve.bundle import sample  # noqa: E402
+from lambdaserve.monitor import drift  # noqa: E402
+from lambdaserve.monitor.window import add_record  # noqa: E402
+from lambdaserve.serving.capture import DataCapture  # noqa: E402
+from lambdaserve.serving.predictor import Predictor, sha256_of  # noqa: E402
 
 GB_SECOND = 0.0000166667  # Lambda x86 price per GB-second (us-east-1)
 MONITOR_MB = 1024
@@ -155,7 +156,8 @@ def monitor_cost(predictor: Predictor) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from lambdaserve.monitor import CaptureReader, Monitor
+    from lambdaserve.monitor.run import Monitor
+    from lambdaserve.monitor.window import CaptureReader
 
     records, _ = sample.generate(100_000, 3000)
     matrix = predictor.parse({"instances": records})

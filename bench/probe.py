@@ -94,8 +94,8 @@ elif mode == "gc":  # collector pauses: init frozen (gc.freeze) against thawed, 
 else:  # warm: per-request cost of the handler and of the bare model on the same rows
     handler = load_handler()
     if spec.get("engine") == "onnx":  # the bare model: the ONNX session on the model's input
-        from lambdaserve.engines import category_codes
-        from lambdaserve.serving import Predictor
+        from lambdaserve.serving.engines import category_codes
+        from lambdaserve.serving.predictor import Predictor
 
         onnx = Predictor.load(spec["model_dir"])
 
@@ -113,7 +113,7 @@ else:  # warm: per-request cost of the handler and of the bare model on the same
     schema = None
     if spec.get("features"):
         from lambdaserve.manifest import parse_features
-        from lambdaserve.schema import RequestParser
+        from lambdaserve.serving.schema import RequestParser
 
         schema = RequestParser(parse_features(spec["features"]), max_rows=10**6)
     for size, event in spec["events"].items():
@@ -122,7 +122,7 @@ else:  # warm: per-request cost of the handler and of the bare model on the same
             check(handler(event, Context()))
         calls = {"handler": lambda e=event: handler(e, Context())}
         if spec.get("stdlib_json"):  # the same handler with the standard library's JSON
-            from lambdaserve import jsonio
+            from lambdaserve.shared import jsonio
 
             def stdlib(e=event, fast=jsonio.orjson):
                 jsonio.orjson = None

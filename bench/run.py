@@ -154,7 +154,8 @@ def package_sizes(site: Path) -> dict[str, int]:
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
-    from lambdaserve import manifest, sample
+    from lambdaserve import manifest
+    from lambdaserve.bundle import sample
     from lambdaserve.local.http import free_port
     from lambdaserve.local.process import lambda_runtime_dir
 

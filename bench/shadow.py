@@ -86,8 +86,8 @@ def timed(url: str, bodies: list[bytes]) -> list[float]:
 FIRST = """
 import json, sys, time
 from lambdaserve import sample
-from lambdaserve.serving import Predictor
-from lambdaserve.shadow import ShadowSwitch
+from lambdaserve.serving.predictor import Predictor
+from lambdaserve.serving.mirror import ShadowSwitch
 predictor = Predictor.load(sys.argv[1])
 records, _ = sample.generate(20 * 10, 3)
 switch = ShadowSwitch("/bench/shadow") if sys.argv[2] == "on" else None
@@ -133,9 +133,9 @@ def warm_mirror_cost(bundle: Path, repeats: int = 2000) -> dict[str, Any]:
     Lambda this is the whole cost to the caller: the shadow runs elsewhere."""
     import math
 
-    from lambdaserve import sample
-    from lambdaserve.serving import Predictor
-    from lambdaserve.shadow import Mirror, ShadowConfig, ShadowSwitch
+    from lambdaserve.bundle import sample
+    from lambdaserve.serving.mirror import Mirror, ShadowConfig, ShadowSwitch
+    from lambdaserve.serving.predictor import Predictor
 
     predictor = Predictor.load(bundle)
     switch = ShadowSwitch("/bench/shadow", fetch=lambda _: None)
@@ -162,7 +162,7 @@ def warm_mirror_cost(bundle: Path, repeats: int = 2000) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     work = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
     process, url, env = start_stack(args.build_dir, work / "state")

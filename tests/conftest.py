@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support import ROOT, FakeLambdaContext
 
-from lambdaserve import sample
+from lambdaserve.bundle import sample
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,9 +63,9 @@ def quiet_bundle_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     as fast and as cleanly as the good one, and predicts "no purchase" for nearly everyone."""
     import numpy as np
 
-    from lambdaserve.bundle import make_bundle
+    from lambdaserve.bundle.make import make_bundle
     from lambdaserve.manifest import parse_features
-    from lambdaserve.schema import RequestParser
+    from lambdaserve.serving.schema import RequestParser
 
     records, labels = sample.generate(20_000, 9)
     hidden = labels & (np.random.default_rng(1).random(len(labels)) < 0.15)

@@ -23,16 +23,15 @@ from aws_lambda_powertools.logging import logger as pt_logger
 from aws_lambda_powertools.metrics.provider import cold_start as pt_cold_start
 
 from lambdaserve import manifest
-from lambdaserve.deploy import Deployer
-from lambdaserve.local.functions import zip_files
-from lambdaserve.local.layers import LayerFolders
+from lambdaserve.alias import AliasState
+from lambdaserve.local.layers import LayerFolders, zip_files
 from lambdaserve.local.template import TemplateResolver, load_template
 from lambdaserve.local.worker import VersionConfig
-from lambdaserve.records import AliasState
-from lambdaserve.registry import Registry, layer_zip
-from lambdaserve.signing import ManifestSigner
-from lambdaserve.trust import KEY_ENV
-from lambdaserve.versions import FOLLOWER_ENV, RUNTIME_LAYER_ENV
+from lambdaserve.registry.store import Registry, layer_zip
+from lambdaserve.registry.trust import KEY_ENV
+from lambdaserve.release.deployer import Deployer, create_deployer
+from lambdaserve.release.function_versions import FOLLOWER_ENV, RUNTIME_LAYER_ENV
+from lambdaserve.shared.signing import ManifestSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -179,7 +178,7 @@ class Account:
             "kms": self.kms,
             **overrides,
         }
-        return Deployer(**settings)
+        return create_deployer(**settings)
 
 
 @functools.cache

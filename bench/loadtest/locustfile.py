@@ -20,7 +20,7 @@ from typing import Any
 from locust import HttpUser, LoadTestShape, constant_throughput, events, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-from lambdaserve import sample
+from lambdaserve.bundle import sample
 
 STEADY_USERS = int(os.environ.get("LOADTEST_STEADY_USERS", "2"))
 RAMP_X = float(os.environ.get("LOADTEST_RAMP_X", "8"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdaserve.threads import limit_threads
+from lambdaserve.shared.threads import limit_threads
 
 limit_threads()  # before numpy and scikit-learn load: OpenMP and BLAS read it once
 
@@ -15,10 +15,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdaserve.batch_steps import BatchSteps
-from lambdaserve.serving import Predictor
-from lambdaserve.settings import Settings
-from lambdaserve.snapstart import register_after_restore
+from lambdaserve.batch.steps import BatchSteps
+from lambdaserve.serving.predictor import Predictor
+from lambdaserve.serving.settings import Settings
+from lambdaserve.shared.snapstart import register_after_restore
 
 settings = Settings.from_env()
 register_after_restore()  # SnapStart: reseed what the snapshot would share

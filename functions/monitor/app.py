@@ -4,42 +4,32 @@ measure captured rows against each model version's baseline, write the reports, 
 from __future__ import annotations
 
 import datetime as dt
-import os
+import functools
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdaserve.drift import Thresholds
-from lambdaserve.monitor import (
-    CaptureReader,
-    Monitor,
-    MonitorError,
-    ReportStore,
-    parse_window,
-    registry_manifests,
-    summary,
-)
-from lambdaserve.monitor_metrics import emit
+from lambdaserve.monitor.metrics import emit
+from lambdaserve.monitor.run import Monitor, ReportStore, registry_manifests, summary
+from lambdaserve.monitor.settings import MonitorSettings
+from lambdaserve.monitor.window import CaptureReader, MonitorError, parse_window
 
+settings = MonitorSettings.from_env()
 logger = Logger()
-_cache: dict[str, Any] = {}
 
 
+@functools.cache
 def monitor() -> Monitor:
     """One per container, its clients made on first use (never at import)."""
-    if "monitor" not in _cache:
-        s3 = boto3.client("s3")
-        bucket = os.environ["MONITORING_BUCKET"]
-        _cache["monitor"] = Monitor(
-            CaptureReader(s3, bucket),
-            registry_manifests(s3, os.environ["REGISTRY_BUCKET"]),
-            Thresholds.from_env(os.environ),
-            ReportStore(s3, bucket),
-        )
-    found: Monitor = _cache["monitor"]
-    return found
+    s3 = boto3.client("s3")
+    return Monitor(
+        CaptureReader(s3, settings.monitoring_bucket),
+        registry_manifests(s3, settings.registry_bucket),
+        settings.thresholds,
+        ReportStore(s3, settings.monitoring_bucket),
+    )
 
 
 @logger.inject_lambda_context
@@ -50,14 +40,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     asked = event if isinstance(event, dict) and "detail-type" not in event else {}
     now = dt.datetime.now(dt.UTC)
     try:
-        start, end = parse_window(
-            asked.get("window") or os.environ.get("MONITOR_WINDOW", "1h"), asked.get("since"), now
-        )
+        start, end = parse_window(asked.get("window") or settings.window, asked.get("since"), now)
         results = monitor().run(start, end, asked.get("model"), asked.get("version"))
     except MonitorError as exc:
         logger.warning("monitor request refused", extra={"reason": str(exc)})
         return {"error": str(exc)}
-    emit(results, os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "lambdaserve"))
+    emit(results, settings.metrics_namespace)
     for result in results:
         logger.info("monitor verdict", extra=summary(result) | {"features": None})
     return {"results": [summary(r) for r in results]}

@@ -1,4 +1,5 @@
-"""POST /predict, GET /health, /model, /openapi.json: Powertools wiring over lambdaserve.api.
+"""POST /predict, GET /health, /model, /openapi.json: Powertools wiring over
+lambdaserve.serving.api.
 Invoked by the shadow subscription (a CloudWatch Logs event), it scores mirrored requests."""
 
 # ruff: noqa: E402 - the thread limits must be set before numpy and scikit-learn are imported
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdaserve.threads import limit_threads
+from lambdaserve.shared.threads import limit_threads
 
 limit_threads()  # before numpy and scikit-learn load: OpenMP and BLAS read it once
 
@@ -15,12 +16,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdaserve.api import ModelSlot, Subsegments, create_app
-from lambdaserve.collector import freeze_init
-from lambdaserve.serving import Predictor
-from lambdaserve.settings import Settings
-from lambdaserve.shadow_replay import score_mirrored
-from lambdaserve.snapstart import register_after_restore
+from lambdaserve.serving.api import ModelSlot, Subsegments, create_app
+from lambdaserve.serving.predictor import Predictor
+from lambdaserve.serving.replay import score_mirrored
+from lambdaserve.serving.settings import Settings
+from lambdaserve.shared.collector import freeze_init
+from lambdaserve.shared.snapstart import register_after_restore
 
 settings = Settings.from_env()
 register_after_restore()  # SnapStart: reseed what the snapshot would share

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from lambdaserve.invoker import LambdaInvoker
+from lambdaserve.judge.pretraffic import PreTrafficSettings, read_verified_manifest, run_hook
 from lambdaserve.manifest import Manifest
-from lambdaserve.pretraffic import read_verified_manifest, run_hook
+from lambdaserve.shared.invoker import LambdaInvoker
 
-logger = logging.getLogger("lambdaserve.pretraffic")  # JSON lines: LoggingConfig in the template
+settings = PreTrafficSettings.from_env()
+# JSON lines: the template's LoggingConfig
+logger = logging.getLogger("lambdaserve.judge.pretraffic")
 logger.setLevel(logging.INFO)
 
 
@@ -27,10 +28,7 @@ def clients() -> tuple[Any, Any, Any]:
 def read_manifest() -> Manifest | Exception:
     """The model layer's manifest, verified against its signature (pretraffic.py says when)."""
     return read_verified_manifest(
-        Path(os.environ.get("MODEL_DIR", "/opt/model")),
-        os.environ.get("SIGNING_KEY_ARN"),
-        lambda: clients()[2],
-        logger,
+        Path(settings.model_dir), settings.signing_key_arn, lambda: clients()[2], logger
     )
 
 
@@ -38,7 +36,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     lambda_client, codedeploy, _ = clients()
     status, problems = run_hook(
         event,
-        target_arn=os.environ["TARGET_VERSION_ARN"],
+        target_arn=settings.target_version_arn,
         manifest=read_manifest(),
         invoker=LambdaInvoker(lambda_client),
         codedeploy=codedeploy,

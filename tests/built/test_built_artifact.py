@@ -18,8 +18,8 @@ from support import ROOT, load_event
 from zoo import ZOO, assert_same_answers
 
 from lambdaserve import manifest
-from lambdaserve.bundle import make_bundle
-from lambdaserve.cli import main
+from lambdaserve.bundle.make import make_bundle
+from lambdaserve.cli.main import main
 from lambdaserve.local.runtime import (
     BuiltFunction,
     FunctionFailedError,
@@ -31,6 +31,8 @@ pytestmark = pytest.mark.build
 
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 SIZE_BUDGET = 170_000_000  # function + all layers, unzipped bytes
+SRC = ROOT / "src" / "lambdaserve"
+SHIPPED = ("shared", "serving", "batch", "monitor", "judge")  # the rooms a function needs
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +82,7 @@ def test_every_module_came_from_the_build_output_not_the_venv(
     modules = _invoke(built, model_dir, "predict.json").modules
     for name in (
         "app",
-        "lambdaserve.api",
+        "lambdaserve.serving.api",
         "sklearn",
         "numpy",
         "scipy",
@@ -163,18 +165,28 @@ def test_built_canary_judge_imports_with_its_layers_and_reaches_the_alias(
 
 
 def test_serving_layer_is_the_current_source_not_a_stale_cache(built: BuiltFunction) -> None:
-    shipped = sorted((BUILD_DIR / "ServingLayer/python/lambdaserve").glob("*.py"))
+    layer = BUILD_DIR / "ServingLayer/python/lambdaserve"
+    shipped = sorted(p.relative_to(layer) for p in layer.rglob("*.py"))
     assert shipped
     for module in shipped:
-        assert module.read_bytes() == (ROOT / "src/lambdaserve" / module.name).read_bytes(), module
+        assert (layer / module).read_bytes() == (SRC / module).read_bytes(), module
     handler = (BUILD_DIR / "PredictFunction/app.py").read_bytes()
     assert handler == (ROOT / "functions/predict/app.py").read_bytes()
 
 
-def test_serving_layer_ships_no_cli_training_or_local_stack(built: BuiltFunction) -> None:
-    shipped = {p.name for p in (BUILD_DIR / "ServingLayer/python/lambdaserve").glob("*.py")}
-    assert shipped.isdisjoint({"cli.py", "sample.py", "bundle.py", "local.py"})
-    assert "serving.py" in shipped
+def test_serving_layer_is_the_shipped_rooms_whole_and_nothing_else(built: BuiltFunction) -> None:
+    # What ships is a set of folders (src/Makefile: SHIPPED_ROOMS) plus the root contracts:
+    # every module of those rooms is in the layer, and no module of any other room is.
+    layer = BUILD_DIR / "ServingLayer/python/lambdaserve"
+    shipped = {p.relative_to(layer).as_posix() for p in layer.rglob("*.py")}
+    expected = {
+        p.relative_to(SRC).as_posix() for room in SHIPPED for p in (SRC / room).glob("*.py")
+    }
+    expected |= {f"{name}.py" for name in ("__init__", "manifest", "problem", "alias")}
+    assert shipped == expected, shipped ^ expected
+    unshipped = {p.parent.name for p in SRC.glob("*/__init__.py")} - set(SHIPPED)
+    assert unshipped == {"cli", "local", "release", "registry", "bundle"}
+    assert not any(name.split("/")[0] in unshipped for name in shipped)
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -314,8 +326,8 @@ def test_built_batch_function_plans_scores_and_finishes_a_run(
     import boto3
     from moto.server import ThreadedMotoServer
 
+    from lambdaserve.bundle.sample import FEATURE_NAMES, generate
     from lambdaserve.local.http import free_port
-    from lambdaserve.sample import FEATURE_NAMES, generate
 
     batch = BuiltFunction.from_build(sam_build, "BatchFunction")
     runtime = "sklearn"
@@ -358,7 +370,7 @@ def test_built_batch_function_plans_scores_and_finishes_a_run(
         finished = invoke_isolated(batch, {"action": "finish", "job": job}, env=aws)
         assert finished.response["status"] == "complete"
         assert finished.response["rows_scored"] == 3_000
-        for name in ("app", "lambdaserve.batch_part", runtime, "aws_lambda_powertools"):
+        for name in ("app", "lambdaserve.batch.part", runtime, "aws_lambda_powertools"):
             assert str(scored.modules[name]).startswith(str(BUILD_DIR)), name
         assert "pandas" not in scored.modules
     finally:

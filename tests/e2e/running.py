@@ -21,6 +21,7 @@ import pytest
 from support import ROOT
 
 from lambdaserve.local.http import free_port
+from lambdaserve.local.process import up_command
 
 
 @dataclass
@@ -103,22 +104,9 @@ def running_stack(
     state = tmp_path_factory.mktemp("local-state")
     port, aws_port = free_port(), free_port()
     process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "lambdaserve"),
-            "local",
-            "up",
-            "--port",
-            str(port),
-            "--aws-port",
-            str(aws_port),
-            "--state-dir",
-            str(state),
-            "--seed",
-            "20261126",
-            "--build-dir",
-            str(sam_build),
-            *extra,
-        ],
+        up_command(
+            port, aws_port, state, "--seed", "20261126", "--build-dir", str(sam_build), *extra
+        ),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

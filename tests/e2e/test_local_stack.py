@@ -148,7 +148,7 @@ def test_batch_scoring_through_the_state_machine_answers_what_predict_answers(
     import csv
     import io
 
-    from lambdaserve.sample import FEATURE_NAMES, generate
+    from lambdaserve.bundle.sample import FEATURE_NAMES, generate
 
     records, _ = generate(BATCH_ROWS, seed=23)
     text = io.StringIO()
@@ -246,7 +246,7 @@ def test_a_batch_run_with_a_broken_part_exits_6_and_says_so(stack: Running) -> N
 def test_a_batch_can_score_with_a_named_registry_model_verified_as_deploy_verifies(
     stack: Running,
 ) -> None:
-    from lambdaserve.sample import FEATURE_NAMES
+    from lambdaserve.bundle.sample import FEATURE_NAMES
 
     s3, bucket = _s3(stack), stack.env["LAMBDASERVE_BATCH_BUCKET"]
     lines = ",".join(FEATURE_NAMES) + "\n"
@@ -280,8 +280,8 @@ def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(
 ) -> None:
     import pandas as pd
 
+    from lambdaserve.bundle.sample import generate
     from lambdaserve.client import Client, PredictionError
-    from lambdaserve.sample import generate
 
     records, _ = generate(25_000, seed=31)
     frame = pd.DataFrame(records)  # discount_pct has NaN where the customer has none
@@ -386,7 +386,7 @@ def test_schemathesis_finds_no_5xx_and_no_undocumented_answer(stack: Running) ->
 
 def _send(stack: Running, rows: int, seed: int, mix: str) -> str:
     """Requests of 250 customers drawn from `mix`; returns the time just before the first."""
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     since = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     records, _ = sample.generate(rows, seed, mix)
@@ -472,7 +472,7 @@ def _assert_plots_render(page: Path, png: Path) -> None:
 def _steady_traffic(stack: Running) -> Iterator[None]:
     """Requests of 20 customers from the training distribution, back to back, as a canary
     sees live traffic while the judge watches."""
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     records, _ = sample.generate(2000, 401)
     stop = threading.Event()
@@ -542,7 +542,7 @@ def test_concurrent_clients_get_environments_of_their_own(stack: Running) -> Non
     start), and the response says which one served it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     records, _ = sample.generate(5000, 601)
     body = {"instances": records}  # about 100 ms each here: six at once overlap

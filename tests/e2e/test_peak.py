@@ -19,7 +19,7 @@ import pytest
 from e2e.running import Running, running_stack
 from support import ROOT
 
-from lambdaserve import sample
+from lambdaserve.bundle import sample
 from lambdaserve.problem import TYPE_BASE
 
 pytestmark = pytest.mark.build

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from e2e.running import Running, running_stack
 
-from lambdaserve import sample
+from lambdaserve.bundle import sample
 
 pytestmark = pytest.mark.build
 

@@ -15,12 +15,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdaserve import batch_io
-from lambdaserve.batch import Job, finish, plan, write_plan
-from lambdaserve.batch_io import BatchInputError
-from lambdaserve.batch_part import score_part
-from lambdaserve.sample import FEATURE_NAMES, generate
-from lambdaserve.serving import Predictor
+from lambdaserve.batch import io as batch_io
+from lambdaserve.batch.io import BatchInputError
+from lambdaserve.batch.job import Job, finish, plan, write_plan
+from lambdaserve.batch.part import score_part
+from lambdaserve.bundle.sample import FEATURE_NAMES, generate
+from lambdaserve.serving.predictor import Predictor
 
 BUCKET = "data"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from support import BATCH_FUNCTION, Account
 
-from lambdaserve.versions import function_env
+from lambdaserve.release.function_versions import function_env
 
 
 def _batch_pins(account: Account) -> tuple[str, str]:

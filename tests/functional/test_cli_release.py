@@ -10,15 +10,15 @@ import pytest
 from click.testing import CliRunner, Result
 from support import Account
 
-from lambdaserve.cli import main
-from lambdaserve.cli_context import Services
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.main import main
 
 
 @pytest.fixture
 def run(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
     monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
-    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli")
+    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli/main")
 
     def invoke(*args: str) -> Result:
         return CliRunner(mix_stderr=False).invoke(

@@ -12,12 +12,12 @@ import pytest
 from support import BATCH_FUNCTION, Account
 
 from lambdaserve import manifest
-from lambdaserve.deploy import Deployer
-from lambdaserve.errors import DeployError
-from lambdaserve.live_parameters import KEYS, init_parameters
-from lambdaserve.local.functions import zip_files
-from lambdaserve.records import AliasState
-from lambdaserve.signing import ManifestSigner
+from lambdaserve.alias import AliasState
+from lambdaserve.local.layers import zip_files
+from lambdaserve.release.deployer import Deployer
+from lambdaserve.release.errors import DeployError
+from lambdaserve.release.live_parameters import KEYS, init_parameters
+from lambdaserve.shared.signing import ManifestSigner
 
 SSM_PREFIX = "/lambdaserve/test"
 

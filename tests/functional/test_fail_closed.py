@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner, Result
 from support import Account
 
-from lambdaserve.cli import main
-from lambdaserve.cli_context import Services
-from lambdaserve.local.functions import zip_files
-from lambdaserve.records import AliasState
-from lambdaserve.trust import (
+from lambdaserve.alias import AliasState
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.main import main
+from lambdaserve.local.layers import zip_files
+from lambdaserve.registry.trust import (
     UNVERIFIED_MARK,
     ForeignLayerError,
     LayerContentError,

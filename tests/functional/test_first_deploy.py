@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner, Result
 from support import Account, load_event, packaged_template
 
-from lambdaserve.cli import main
-from lambdaserve.cli_context import Services
-from lambdaserve.live_parameters import names
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.main import main
 from lambdaserve.local.template import sam_transform
+from lambdaserve.release.live_parameters import names
 
 STACK = "churn-prod"
 # What the CLI reads from the outputs (--stack), and `endpoint` for the first call.

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from support import Account
 
-from lambdaserve.errors import FunctionUpdateError
-from lambdaserve.records import AliasState
+from lambdaserve.alias import AliasState
+from lambdaserve.release.errors import FunctionUpdateError
 
 
 class Provisioned:

@@ -13,7 +13,7 @@ import pytest
 from support import ROOT, FakeLambdaContext, import_fresh, load_event
 
 from lambdaserve import manifest
-from lambdaserve.openapi import document
+from lambdaserve.serving.openapi import document
 
 GOOD = json.loads(load_event("predict.json")["body"])["instances"][0]
 COLUMNS = list(GOOD)

@@ -11,12 +11,12 @@ import boto3
 import pytest
 from support import BATCH_FUNCTION, ROOT, Account, packaged_template
 
-from lambdaserve.live_parameters import init_parameters
+from lambdaserve.judge.shadow_report import shadow_records
 from lambdaserve.local.template import load_template, sam_transform
-from lambdaserve.registry import Registry
-from lambdaserve.shadow_control import Shadows
-from lambdaserve.shadow_report import shadow_records
-from lambdaserve.signing import ManifestSigner
+from lambdaserve.registry.store import Registry
+from lambdaserve.release.live_parameters import init_parameters
+from lambdaserve.release.shadow import Shadows
+from lambdaserve.shared.signing import ManifestSigner
 
 # API operation -> the IAM action that authorises it, where the names differ.
 IAM_ACTION = {
@@ -132,12 +132,12 @@ def test_batch_function_grants_exactly_the_s3_calls_a_run_makes(
     import boto3
     from moto import mock_aws
 
-    from lambdaserve import batch_io
-    from lambdaserve.batch import Job, finish, plan, write_plan
-    from lambdaserve.batch_io import BatchInputError
-    from lambdaserve.batch_part import score_part
-    from lambdaserve.sample import FEATURE_NAMES, generate
-    from lambdaserve.serving import Predictor
+    from lambdaserve.batch import io as batch_io
+    from lambdaserve.batch.io import BatchInputError
+    from lambdaserve.batch.job import Job, finish, plan, write_plan
+    from lambdaserve.batch.part import score_part
+    from lambdaserve.bundle.sample import FEATURE_NAMES, generate
+    from lambdaserve.serving.predictor import Predictor
 
     monkeypatch.setattr(batch_io, "UPLOAD_PIECE", 64 << 10)  # small outputs go up in pieces
     predictor = Predictor.load(sample_bundle)

@@ -23,7 +23,7 @@ HANDLER = """
 import os, random
 import numpy as np
 if os.environ.get("RESEED") == "1":
-    from lambdaserve.snapstart import register_after_restore
+    from lambdaserve.shared.snapstart import register_after_restore
     register_after_restore()
 AT_INIT = random.random()
 np.random.seed()  # the global generator made at init (a model seeding it, say)

@@ -19,10 +19,11 @@ import pytest
 from click.testing import CliRunner
 from support import ROOT, Account, FakeLambdaContext, import_fresh, load_event
 
-from lambdaserve import monitor_metrics, sample
-from lambdaserve.cli import main
-from lambdaserve.cli_context import Services
-from lambdaserve.serving import sha256_of
+from lambdaserve.bundle import sample
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.main import main
+from lambdaserve.monitor import metrics as monitor_metrics
+from lambdaserve.serving.predictor import sha256_of
 
 MONITORING = "monitoring-test"
 GROUP = "/aws/lambda/predict"

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdaserve import batch_io
-from lambdaserve.batch_io import MultipartWriter
+from lambdaserve.batch import io as batch_io
+from lambdaserve.batch.io import MultipartWriter
 
 BUCKET = "out"
 

@@ -15,19 +15,19 @@ from click.testing import CliRunner
 from support import ROOT, FakeLambdaContext, import_fresh, load_event
 from zoo import ZOO
 
-from lambdaserve import sample
-from lambdaserve.bundle import BundleError, make_bundle
-from lambdaserve.cli import main
-from lambdaserve.engines import OnnxModel, category_codes
+from lambdaserve.bundle import sample
+from lambdaserve.bundle.make import BundleError, make_bundle
+from lambdaserve.cli.main import main
 from lambdaserve.manifest import parse_features
-from lambdaserve.schema import RequestParser
-from lambdaserve.serving import (
+from lambdaserve.serving.engines import OnnxModel, category_codes
+from lambdaserve.serving.predictor import (
     FrameworkMismatchError,
     ModelIntegrityError,
     Predictor,
     load_pickled,
     sha256_of,
 )
+from lambdaserve.serving.schema import RequestParser
 
 FEATURES = parse_features(sample.SPEC["features"])
 
@@ -115,7 +115,7 @@ def test_the_graph_is_verified_before_it_loads(
     with pytest.raises(ModelIntegrityError, match=r"model\.onnx has sha256"):
         Predictor.load(onnx_bundle)
     graph.write_bytes(original)
-    monkeypatch.setattr("lambdaserve.serving.onnxruntime_version", lambda: "0.0.1")
+    monkeypatch.setattr("lambdaserve.serving.predictor.onnxruntime_version", lambda: "0.0.1")
     with pytest.raises(FrameworkMismatchError, match="parity proof ran on onnxruntime"):
         Predictor.load(onnx_bundle)
 

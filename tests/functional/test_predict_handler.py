@@ -14,7 +14,7 @@ import pytest
 from openapi_spec_validator import validate
 from support import ROOT, FakeLambdaContext, import_fresh, load_event
 
-from lambdaserve.serving import sha256_of
+from lambdaserve.serving.predictor import sha256_of
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from support import ROOT, Account, import_fresh
 
 from lambdaserve import manifest
-from lambdaserve.pretraffic import run_hook, split_version_arn
+from lambdaserve.judge.pretraffic import run_hook, split_version_arn
 
 EVENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from support import Account
 
 from lambdaserve import manifest
-from lambdaserve.registry import Registry, RegistryError, VersionExistsError, layer_zip
+from lambdaserve.registry.store import Registry, RegistryError, VersionExistsError, layer_zip
 
 
 def _publish(account: Account, bundle: Path, version: int | None = None) -> str:
@@ -125,4 +126,8 @@ def test_version_of_layer_maps_a_layer_arn_back_to_its_model_version(
 
 def test_layer_zip_is_reproducible(sample_bundle: Path) -> None:
     m = manifest.read(sample_bundle)
-    assert layer_zip(sample_bundle, m) == layer_zip(sample_bundle, m)
+    first = layer_zip(sample_bundle, m)
+    # Other mtimes (as after a copy or a checkout a day later) must not change one byte.
+    for path in sample_bundle.rglob("*"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert layer_zip(sample_bundle, m) == first

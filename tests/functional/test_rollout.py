@@ -13,15 +13,16 @@ import boto3
 import pytest
 from support import ROOT, Account, FakeLambdaContext, import_fresh
 
-from lambdaserve import sample
-from lambdaserve.capture import DataCapture
-from lambdaserve.evidence import Evidence
-from lambdaserve.judge import JudgeSettings
-from lambdaserve.monitor import CaptureReader, registry_manifests
-from lambdaserve.records import AliasState
-from lambdaserve.rollout import PlanStore, Rollout
-from lambdaserve.serving import Predictor
-from lambdaserve.versions import function_env
+from lambdaserve.alias import AliasState
+from lambdaserve.bundle import sample
+from lambdaserve.judge.canary import JudgeSettings
+from lambdaserve.judge.evidence import Evidence
+from lambdaserve.monitor.run import registry_manifests
+from lambdaserve.monitor.window import CaptureReader
+from lambdaserve.release.function_versions import function_env
+from lambdaserve.release.rollout import PlanStore, Rollout
+from lambdaserve.serving.capture import DataCapture
+from lambdaserve.serving.predictor import Predictor
 
 MONITORING = "monitoring-rollout"
 SETTINGS = JudgeSettings(min_requests=50, min_rows=300)
@@ -150,10 +151,16 @@ def test_the_codedeploy_canary_judge_alarms_on_a_quiet_failure_only(
 ) -> None:
     """The GitOps way: CodeDeploy moves the weights; the scheduled judge reads them and emits
     CanaryJudgeFailed, which the deployment's CanaryJudgeAlarm watches."""
-    for key, value in {"TARGET_FUNCTION": published.function, "MONITORING_BUCKET": MONITORING,
-                       "REGISTRY_BUCKET": published.bucket, "CANARY_JUDGE_WINDOW": "10m",
-                       "JUDGE_MIN_REQUESTS": "50", "JUDGE_MIN_ROWS": "300",
-                       "POWERTOOLS_METRICS_NAMESPACE": "lambdaserve-test"}.items():  # fmt: skip
+    environment = {
+        "TARGET_FUNCTION": published.function,
+        "MONITORING_BUCKET": MONITORING,
+        "REGISTRY_BUCKET": published.bucket,
+        "CANARY_JUDGE_WINDOW": "10m",
+        "JUDGE_MIN_REQUESTS": "50",
+        "JUDGE_MIN_ROWS": "300",
+        "POWERTOOLS_METRICS_NAMESPACE": "lambdaserve-test",
+    }
+    for key, value in environment.items():
         monkeypatch.setenv(key, value)
     judge_app = import_fresh(ROOT / "functions/canary_judge/app.py", "canary_judge_app")
     traffic, deployer = Traffic(published, predictors), published.deployer()

@@ -17,12 +17,12 @@ import pytest
 from click.testing import CliRunner, Result
 from support import Account, load_event
 
-from lambdaserve import sample
-from lambdaserve.cli import main
-from lambdaserve.cli_context import Services
-from lambdaserve.shadow import MIRROR, SHADOW
+from lambdaserve.bundle import sample
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.main import main
+from lambdaserve.serving.mirror import MIRROR, SHADOW
 
-PREFIX = "/lambdaserve/shadow-test"
+PREFIX = "/lambdaserve/serving/mirror-test"
 GROUP = "/aws/lambda/lambdaserve-predict"
 MONITORING = "monitoring-shadow"
 
@@ -160,18 +160,18 @@ def test_a_shadow_sees_live_requests_and_is_reported_and_stopped(
 def test_a_shadow_is_refused_while_live_reads_no_switch_or_a_canary_runs(
     published: Account,
 ) -> None:
-    from lambdaserve.errors import CanaryInProgressError, InvalidRequestError
-    from lambdaserve.shadow_control import Shadows
+    from lambdaserve.release.errors import CanaryInProgressError, InvalidReleaseError
+    from lambdaserve.release.shadow import Shadows
 
     boto3.client("logs").create_log_group(logGroupName=GROUP)
     deployer = published.deployer()
     shadows = Shadows(deployer, boto3.client("logs"), published.ssm, GROUP, f"{PREFIX}/shadow")
-    with pytest.raises(InvalidRequestError, match="reads no shadow switch"):
+    with pytest.raises(InvalidReleaseError, match="reads no shadow switch"):
         shadows.start("retail-propensity", "2", 10)  # a stack from before shadows
     deployer.deploy("retail-propensity", "2", canary_percent=10)
     with pytest.raises(CanaryInProgressError):
         shadows.start("retail-propensity", "1", 10)
-    with pytest.raises(InvalidRequestError, match="above 0, at most 100"):
+    with pytest.raises(InvalidReleaseError, match="above 0, at most 100"):
         shadows.start("retail-propensity", "1", 0)
     assert shadows.read() is None  # nothing was recorded
     assert (

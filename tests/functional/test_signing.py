@@ -14,12 +14,12 @@ import pytest
 from botocore.stub import Stubber
 from support import ROOT, Account, import_fresh
 
-from lambdaserve.deploy import Deployer
+from lambdaserve.alias import AliasState
 from lambdaserve.manifest import Manifest
-from lambdaserve.records import AliasState
-from lambdaserve.registry import Registry
-from lambdaserve.signing import ManifestSigner, SignatureError
-from lambdaserve.trust import SignatureRejectedError
+from lambdaserve.registry.store import Registry
+from lambdaserve.registry.trust import SignatureRejectedError
+from lambdaserve.release.deployer import Deployer
+from lambdaserve.shared.signing import ManifestSigner, SignatureError
 
 EVENT = {"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "h-1"}
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from support import ROOT, packaged_template
 
-from lambdaserve import capture, monitor_metrics
 from lambdaserve.local.template import sam_transform
+from lambdaserve.monitor import metrics as monitor_metrics
+from lambdaserve.serving import capture
 
 # What AWS itself publishes, per namespace (CloudWatch metrics documentation of each service).
 AWS_METRICS = {

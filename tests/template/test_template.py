@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from support import ROOT, packaged_template
 
+from lambdaserve.cli.context import STACK_OUTPUTS
 from lambdaserve.local.template import TemplateResolver, load_template, sam_transform
 
 TEMPLATE = ROOT / "template.yaml"
@@ -103,7 +105,7 @@ def test_function_environment_names_the_model_and_powertools(cfn: dict[str, Any]
 
 
 def test_the_live_model_is_read_from_the_ssm_parameters_the_cli_writes(cfn: dict[str, Any]) -> None:
-    from lambdaserve.live_parameters import SAMPLE, TEMPLATE_PARAMETER, template_overrides
+    from lambdaserve.release.live_parameters import SAMPLE, TEMPLATE_PARAMETER, template_overrides
 
     params = cfn["Parameters"]
     overrides = template_overrides("/lambdaserve/prod")
@@ -182,14 +184,16 @@ def test_runtime_layer_is_built_by_makefile_for_x86_64(sam: dict[str, Any]) -> N
 
 
 def test_outputs_give_what_the_cli_needs(cfn: dict[str, Any]) -> None:
-    assert {
-        "ApiUrl",
-        "PredictFunctionArn",
-        "LiveAliasArn",
-        "PredictFunctionName",
-        "RegistryBucket",
-        "ModelParameterPrefix",
-    } <= set(cfn["Outputs"])
+    # The CLI's own list, and every output name its source spells, not a copy kept here.
+    spelled = set()
+    for module in (ROOT / "src/lambdaserve/cli").glob("*.py"):
+        spelled |= set(
+            re.findall(r'"([A-Z][A-Za-z]+(?:Name|Arn|Bucket|Url|Id|Prefix))"', module.read_text())
+        )
+    outputs = set(cfn["Outputs"])
+    assert outputs >= STACK_OUTPUTS, STACK_OUTPUTS - outputs
+    # ResourceId and ScheduledActionName are Application Auto Scaling's fields, not outputs.
+    assert spelled - {"ResourceId", "ScheduledActionName"} <= STACK_OUTPUTS
 
 
 def test_sam_deploy_shifts_traffic_through_codedeploy_with_alarms_and_a_pretraffic_hook(
@@ -203,7 +207,7 @@ def test_sam_deploy_shifts_traffic_through_codedeploy_with_alarms_and_a_pretraff
         "AliasErrorsAlarm",
         "AliasLatencyAlarm",
         "InternalErrorsAlarm",
-        "CanaryJudgeAlarm",  # the canary judge's verdict (lambdaserve.canary_judge)
+        "CanaryJudgeAlarm",  # the canary judge's verdict (lambdaserve.judge.scheduled)
     }
     assert props["AutoRollbackConfiguration"]["Enabled"] is True
     hooks = cfn["Resources"]["PredictFunctionAliaslive"]["UpdatePolicy"][

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from lambdaserve.bundle import BundleError, load_feature_spec, make_bundle, read_sample_csv
+from lambdaserve.bundle.make import BundleError, load_feature_spec, make_bundle, read_sample_csv
 from lambdaserve.manifest import parse_features
-from lambdaserve.serving import Predictor
+from lambdaserve.serving.predictor import Predictor
 
 SPEC: dict[str, Any] = {
     "features": [

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdaserve import capture
-from lambdaserve.capture import MASK, DataCapture, json_rows
 from lambdaserve.manifest import Manifest
+from lambdaserve.serving import capture
+from lambdaserve.serving.capture import MASK, DataCapture, json_rows
 
 values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=False),

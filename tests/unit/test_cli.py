@@ -12,9 +12,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from lambdaserve import sample
-from lambdaserve.cli import main
-from lambdaserve.serving import Predictor
+from lambdaserve.bundle import sample
+from lambdaserve.cli.main import main
+from lambdaserve.serving.predictor import Predictor
 
 
 def test_sample_train_writes_a_loadable_bundle(tmp_path: Path) -> None:

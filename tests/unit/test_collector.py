@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lambdaserve.collector import freeze_init
+from lambdaserve.shared.collector import freeze_init
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdaserve.batch_io import csv_columns
+from lambdaserve.batch.io import csv_columns
 
 HEADER = ["id", "amount", "plan"]
 field = st.one_of(

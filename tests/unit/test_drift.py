@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lambdaserve import drift, sample
-from lambdaserve.capture import DataCapture, capture_records
-from lambdaserve.monitor import MonitorError, add_record, parse_window
-from lambdaserve.report_html import render
-from lambdaserve.serving import Predictor
+from lambdaserve.bundle import sample
+from lambdaserve.monitor import drift
+from lambdaserve.monitor.report import render
+from lambdaserve.monitor.window import MonitorError, add_record, parse_window
+from lambdaserve.serving.capture import DataCapture, capture_records
+from lambdaserve.serving.predictor import Predictor
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lambdaserve.engines import category_codes
 from lambdaserve.manifest import Feature
+from lambdaserve.serving.engines import category_codes
 
 
 def test_a_category_is_its_index_and_missing_or_unknown_is_nan() -> None:

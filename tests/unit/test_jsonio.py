@@ -15,7 +15,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lambdaserve import jsonio
+from lambdaserve.shared import jsonio
 
 FEATURES = ["recency_days", "monetary_90d", "device", "a:b", "{x}"]
 

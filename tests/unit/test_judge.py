@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from lambdaserve import drift, sample
-from lambdaserve.capture import DataCapture
-from lambdaserve.errors import InvalidRequestError
-from lambdaserve.judge import JudgeSettings, VersionEvidence, judge
-from lambdaserve.monitor import add_record
-from lambdaserve.records import AliasState
-from lambdaserve.rollout import NoRolloutError, Plan, Rollout, parse_interval, parse_steps
-from lambdaserve.serving import Predictor
+from lambdaserve.alias import AliasState
+from lambdaserve.bundle import sample
+from lambdaserve.judge.canary import JudgeSettings, VersionEvidence, judge
+from lambdaserve.monitor import drift
+from lambdaserve.monitor.window import add_record
+from lambdaserve.release.errors import InvalidReleaseError
+from lambdaserve.release.rollout import NoRolloutError, Plan, Rollout, parse_interval, parse_steps
+from lambdaserve.serving.capture import DataCapture
+from lambdaserve.serving.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +120,9 @@ def test_steps_and_intervals_are_parsed_or_refused() -> None:
     assert parse_interval("30s") == 30
     assert parse_interval("5m") == 300
     for bad in ("50,10,100", "10,50", "100", "0,100", "a,100"):
-        with pytest.raises(InvalidRequestError):
+        with pytest.raises(InvalidReleaseError):
             parse_steps(bad)
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(InvalidReleaseError):
         parse_interval("5 minutes")
 
 

@@ -8,7 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from lambdaserve import manifest
-from lambdaserve.openapi import document
+from lambdaserve.serving.openapi import document
 
 
 @pytest.fixture

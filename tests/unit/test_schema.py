@@ -13,7 +13,7 @@ from lambdaserve.problem import (
     RequestError,
     SchemaViolationError,
 )
-from lambdaserve.schema import RequestParser
+from lambdaserve.serving.schema import RequestParser
 
 FEATURES = parse_features(
     [
@@ -167,7 +167,7 @@ def test_matrix_is_object_dtype_so_categories_stay_strings() -> None:
 
 
 def test_vectorised_path_builds_exactly_what_the_per_value_path_would() -> None:
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     records, _ = sample.generate(2_000, seed=5)
     p = RequestParser(parse_features(sample.SPEC["features"]), max_rows=10_000)

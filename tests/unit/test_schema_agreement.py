@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lambdaserve.manifest import Feature
 from lambdaserve.problem import RequestError
-from lambdaserve.schema import SMALL_BATCH, RequestParser
+from lambdaserve.serving.schema import SMALL_BATCH, RequestParser
 
 FEATURES = (
     Feature("amount", "number", minimum=0, maximum=1000),
@@ -128,7 +128,7 @@ def text_batch(draw: st.DrawFn) -> tuple[dict[str, list[str]], int]:
 def test_the_csv_fast_path_accepts_only_what_the_exact_path_accepts_and_agrees(
     batch: tuple[dict[str, list[str]], int],
 ) -> None:
-    from lambdaserve.batch_io import from_text
+    from lambdaserve.batch.io import from_text
 
     columns, rows = batch
     features = {f.name: f for f in FEATURES}

@@ -9,7 +9,7 @@ import joblib
 import pytest
 
 from lambdaserve import manifest
-from lambdaserve.serving import (
+from lambdaserve.serving.predictor import (
     ExpectedModel,
     FrameworkMismatchError,
     ModelIntegrityError,
@@ -154,7 +154,7 @@ def test_bundle_manifest_records_the_runtime_versions(sample_bundle: Path) -> No
 
 
 def test_predictions_equal_plain_sklearn_on_10000_rows(sample_bundle: Path) -> None:
-    from lambdaserve import sample
+    from lambdaserve.bundle import sample
 
     predictor = Predictor.load(sample_bundle)
     plain = joblib.load(sample_bundle / "model.joblib")
@@ -169,7 +169,7 @@ def test_parallel_models_are_made_single_threaded_with_identical_results(tmp_pat
     import numpy as np
     from sklearn.ensemble import RandomForestClassifier
 
-    from lambdaserve.bundle import make_bundle
+    from lambdaserve.bundle.make import make_bundle
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 2))
@@ -191,7 +191,7 @@ def test_labels_from_probabilities_equal_predict_even_on_exact_ties(
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from lambdaserve.bundle import make_bundle
+    from lambdaserve.bundle.make import make_bundle
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 2))

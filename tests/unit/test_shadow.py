@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from lambdaserve import sample, shadow_report
+from lambdaserve.bundle import sample
+from lambdaserve.judge import shadow_report
 from lambdaserve.local.subscriptions import matches
-from lambdaserve.serving import Predictor
-from lambdaserve.shadow import (
+from lambdaserve.serving.mirror import (
     MIRROR,
     ROWS_PER_RECORD,
     SHADOW,
@@ -22,7 +22,8 @@ from lambdaserve.shadow import (
     ShadowSwitch,
     columns_and_rows,
 )
-from lambdaserve.shadow_replay import mirrored, score_mirrored
+from lambdaserve.serving.predictor import Predictor
+from lambdaserve.serving.replay import mirrored, score_mirrored
 
 RUNNING = {"state": "running", "function_version": "9", "percent": 50, "model": "m"}
 
@@ -198,7 +199,7 @@ def test_the_switchs_signed_request_is_botocores_sigv4(monkeypatch: pytest.Monke
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from lambdaserve.ssm_read import CONTENT_TYPE, TARGET, signed_headers
+    from lambdaserve.serving.shadow_switch import CONTENT_TYPE, TARGET, signed_headers
 
     now = dt.datetime(2026, 11, 28, 3, 4, 5, tzinfo=dt.UTC)
     env = {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret",
@@ -221,7 +222,7 @@ def test_the_switch_reads_ssm_over_http_without_the_sdk() -> None:
     from moto.server import ThreadedMotoServer
 
     from lambdaserve.local.http import free_port
-    from lambdaserve.ssm_read import SsmReadError, get_parameter
+    from lambdaserve.serving.shadow_switch import SsmReadError, get_parameter
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from lambdaserve.snapstart import register_after_restore, reseed
+from lambdaserve.shared.snapstart import register_after_restore, reseed
 
 
 def test_without_the_runtime_hook_nothing_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:

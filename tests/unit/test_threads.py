@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdaserve.threads import THREAD_VARIABLES, limit_threads, threads_for
+from lambdaserve.shared.threads import THREAD_VARIABLES, limit_threads, threads_for
 
 
 @pytest.mark.parametrize(

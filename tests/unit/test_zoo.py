@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from zoo import ZOO, ZooModel, assert_same_answers, frame_code, gaussian_mixture
 
-from lambdaserve.bundle import BundleError, make_bundle
-from lambdaserve.openapi import document
-from lambdaserve.serving import Predictor
+from lambdaserve.bundle.make import BundleError, make_bundle
+from lambdaserve.serving.openapi import document
+from lambdaserve.serving.predictor import Predictor
 
 
 def _bundle(model: ZooModel, out: Path) -> Predictor:

@@ -4,24 +4,22 @@ endpoint — every caller (gateway, CLI, Step Functions) reaches the same worker
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from lambdaserve.alias import AliasState
 from lambdaserve.local.endpoint import function_and_qualifier
 from lambdaserve.local.gateway import pick_version
-from lambdaserve.local.layers import LayerFolders
+from lambdaserve.local.layers import LayerFolders, zip_files
 from lambdaserve.local.pool import WorkerPool
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.worker import Reply, VersionConfig, Worker, WorkerCrashedError
-from lambdaserve.records import AliasState
 
 
 class LocalFunctions:
@@ -119,15 +117,6 @@ class LocalFunctions:
         if reply.error:
             return json.dumps(reply.error).encode(), "Unhandled", version
         return json.dumps(reply.response).encode(), None, version
-
-
-def zip_files(files: dict[str, str | bytes]) -> bytes:
-    """A small zip made in memory (layer and code placeholders for moto)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
 
 
 def create_function(

@@ -30,7 +30,7 @@ from lambdaserve.local.http import FrontServer, QuietHandler
 from lambdaserve.local.pool import ThrottledError
 from lambdaserve.local.worker import Reply, WorkerCrashedError
 from lambdaserve.problem import CONTENT_TYPE, GATEWAY_PROBLEMS
-from lambdaserve.rest_event import rest_event
+from lambdaserve.serving.rest_event import rest_event
 
 VERSION_HEADER = "X-Lambdaserve-Function-Version"
 MODEL_HEADER = "X-Lambdaserve-Model-Version"

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lambdaserve.local.worker import VersionConfig
-from lambdaserve.versions import function_env
+from lambdaserve.release.function_versions import function_env
 
 if TYPE_CHECKING:
-    from lambdaserve.registry import Registry
+    from lambdaserve.registry.store import Registry
+
+
+def zip_files(files: dict[str, str | bytes]) -> bytes:
+    """A small zip made in memory (layer and code placeholders for moto)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
 
 
 @dataclass
@@ -67,8 +76,6 @@ class LayerFolders:
     def publish(self, lam: Any, folders: Sequence[Path]) -> list[str]:
         """Each built layer folder as a layer version in the local Lambda (moto stores a
         placeholder; workers mount the folder itself): their ARNs, in order."""
-        from lambdaserve.local.functions import zip_files
-
         arns = []
         for folder in folders:
             arn = lam.publish_layer_version(

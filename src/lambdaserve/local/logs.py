@@ -134,8 +134,8 @@ def create_capture_path(
     into capture/ (moto writes the CloudWatch Logs envelopes as they come, without the
     template's partitions and message extraction; the monitor reads both shapes), and the
     predict log group's subscription."""
-    from lambdaserve.capture import MARKER
-    from lambdaserve.shadow import SHADOW
+    from lambdaserve.serving.capture import MARKER
+    from lambdaserve.serving.mirror import SHADOW
 
     client("s3").create_bucket(Bucket=bucket)
     stream = client("firehose").create_delivery_stream(

@@ -52,6 +52,12 @@ class WorkerPool:
         finally:
             self._release(worker)
 
+    def _busy_environments(self, function: str) -> Iterator[bool]:
+        """Whether each environment of the function (every version) is serving a request."""
+        for (name, _), envs in self._workers.items():
+            if name == function:
+                yield from (id(w) in self._busy for w in envs)
+
     def _acquire(self, function: str, version: str) -> Worker:
         with self._lock:
             envs = self._workers.setdefault((function, version), [])
@@ -59,10 +65,7 @@ class WorkerPool:
             if idle:  # a warm one first; one that died while idle restarts (a cold start)
                 worker = max(idle, key=lambda w: w.alive)
             else:
-                busy = sum(
-                    id(w) in self._busy for (f, _), ws in self._workers.items() if f == function
-                    for w in ws
-                )  # fmt: skip
+                busy = sum(self._busy_environments(function))
                 if busy >= self.limit(function):
                     raise ThrottledError(
                         f"{function}: {busy} concurrent executions, the limit: Rate Exceeded."

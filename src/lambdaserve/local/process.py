@@ -37,6 +37,23 @@ def lambda_runtime_dir(dest: Path) -> Path:
     return dest
 
 
+def up_command(port: int, aws_port: int, state_dir: Path | str, *extra: str) -> list[str]:
+    """`lambdaserve local up` on these ports and state folder, from this venv: how the e2e tests
+    and the benchmarks start a stack of their own."""
+    return [
+        str(Path(sys.executable).parent / "lambdaserve"),
+        "local",
+        "up",
+        "--port",
+        str(port),
+        "--aws-port",
+        str(aws_port),
+        "--state-dir",
+        str(state_dir),
+        *extra,
+    ]
+
+
 def base_python() -> str:
     """The interpreter behind this venv (a clean 3.12, not the venv's site-packages)."""
     return getattr(sys, "_base_executable", None) or sys.executable

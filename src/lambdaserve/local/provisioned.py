@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from lambdaserve.alias import AliasState
 from lambdaserve.local.pool import WorkerPool
-from lambdaserve.records import AliasState
 
 PATH = r"^/2019-09-30/functions/(?P<name>[^/]+)/provisioned-concurrency$"
 

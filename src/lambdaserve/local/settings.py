@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdaserve.live_parameters import stack_prefix
+from lambdaserve.release.live_parameters import stack_prefix
 
 BUCKET = "lambdaserve-local-registry"
 FUNCTION = "lambdaserve-local-PredictFunction"
@@ -23,7 +23,7 @@ CREDENTIALS = {"aws_access_key_id": MOTO_KEY, "aws_secret_access_key": MOTO_KEY}
 
 
 @dataclass
-class Settings:
+class StackSettings:
     """Where the stack listens and what it serves."""
 
     build_dir: Path

@@ -12,11 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lambdaserve.deploy import Deployer
-from lambdaserve.invoker import LambdaInvoker
-from lambdaserve.live_parameters import init_parameters
 from lambdaserve.local.auth import make_check
-from lambdaserve.local.batch import create_state_machine, state_machine_definition
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
 from lambdaserve.local.functions import LocalFunctions, create_function
 from lambdaserve.local.gateway import Gateway, routes_of
@@ -36,22 +32,26 @@ from lambdaserve.local.settings import (
     REGION,
     SSM_PREFIX,
     STATE_MACHINE,
-    Settings,
+    StackSettings,
 )
 from lambdaserve.local.snapshot import Snapshots
+from lambdaserve.local.step_functions import create_state_machine, state_machine_definition
 from lambdaserve.local.subscriptions import LambdaSubscriptions
 from lambdaserve.local.template import TemplateResolver, load_template
-from lambdaserve.registry import Registry
-from lambdaserve.signing import ManifestSigner
-from lambdaserve.trust import KEY_ENV
-from lambdaserve.versions import FOLLOWER_ENV
+from lambdaserve.registry.store import Registry
+from lambdaserve.registry.trust import KEY_ENV
+from lambdaserve.release.deployer import Deployer, create_deployer
+from lambdaserve.release.function_versions import FOLLOWER_ENV
+from lambdaserve.release.live_parameters import init_parameters
+from lambdaserve.shared.invoker import LambdaInvoker
+from lambdaserve.shared.signing import ManifestSigner
 
 
 class LocalCloud:
     """Start, serve, stop. Thread-safe enough for a laptop: environments per version as
     concurrent requests need them (local/pool.py)."""
 
-    def __init__(self, settings: Settings, log: Callable[[str], None] = print) -> None:
+    def __init__(self, settings: StackSettings, log: Callable[[str], None] = print) -> None:
         self.settings = settings
         self.log = log
         overrides = {"ModelParameterPrefix": SSM_PREFIX, **settings.parameters}
@@ -136,7 +136,7 @@ class LocalCloud:
 
     def deployer(self) -> Deployer:
         lam = self.client("lambda")
-        return Deployer(
+        return create_deployer(
             registry=self.registry,
             lambda_client=lam,
             invoker=LambdaInvoker(lam),
@@ -217,7 +217,7 @@ class LocalCloud:
         }
 
     def _train_sample(self) -> Path:
-        from lambdaserve import sample
+        from lambdaserve.bundle import sample
 
         out = self.settings.state_dir / "sample-bundle"
         if not (out / "manifest.json").exists():

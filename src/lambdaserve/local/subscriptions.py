@@ -52,9 +52,13 @@ class LambdaSubscriptions:
             events = [e for e in log_events if matches(pattern, str(e.get("message", "")))]
             if events:
                 owner.deliver(
-                    function_arn, backend.account_id, filter_name, log_group_name,
-                    log_stream_name, events,
-                )  # fmt: skip
+                    function_arn,
+                    backend.account_id,
+                    filter_name,
+                    log_group_name,
+                    log_stream_name,
+                    events,
+                )
 
         LambdaBackend.send_log_event = send_log_event  # type: ignore[method-assign,assignment]
 

@@ -1,0 +1,244 @@
+"""CLI commands that publish models and move the alias: publish, versions, show, deploy,
+promote, rollback, status, history, gitops-params. Each builds what it needs from the context's
+factory (`Services`, cli_context.py) and reports; none holds logic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lambdaserve.cli.context import emit, insecure_option, json_option, run, services_of
+from lambdaserve.cli.rollout import (
+    Release,
+    RolloutOptions,
+    rollout,
+    rollout_options,
+    rollout_plan,
+    rollout_text,
+)
+
+
+@click.command("publish")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    help="claim exactly this version number (default: the next one)",
+)
+@json_option
+@click.pass_context
+def publish(ctx: click.Context, bundle_dir: Path, version: int | None, as_json: bool) -> None:
+    """Verify a bundle, give it the next version in the registry, publish its layer."""
+    services = services_of(ctx)
+    published = run(
+        lambda: services.registry(for_publish=True).publish(bundle_dir, services.caller(), version)
+    )
+    emit(
+        published.summary(),
+        as_json,
+        lambda s: (
+            f"published {s['name']} v{s['version']} (sha256 {s['sha256'][:12]})\n"
+            f"layer {s['layer_arn']}"
+        ),
+    )
+
+
+@click.command("versions")
+@click.argument("name")
+@json_option
+@click.pass_context
+def versions(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List the published versions of a model."""
+    found = run(lambda: [v.summary() for v in services_of(ctx).registry().versions(name)])
+    emit(
+        found,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"v{r['version']:<4} {r['published_at']}  sha256 {r['sha256'][:12]}  "
+                + " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items())
+                + f"\n      {r['layer_arn']}"
+                for r in rows
+            )
+            or f"no versions of {name}"
+        ),
+    )
+
+
+@click.command("show")
+@click.argument("name")
+@click.argument("version")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
+    """One version: a summary, or with --json its whole manifest."""
+    found = run(lambda: services_of(ctx).registry().get(name, version))
+    emit(found.manifest.to_dict(), as_json, lambda m: _manifest_text(found.summary(), m))
+
+
+@click.command("deploy")
+@click.argument("name", required=False)
+@click.argument("version", required=False)
+@click.option(
+    "--canary",
+    "canary",
+    type=click.FloatRange(0, 100, min_open=True, max_open=True),
+    default=None,
+    help="route this percentage to the new version; the rest stays",
+)
+@click.option("--reason", default="", help="why, for the deployment history")
+@rollout_options
+@json_option
+@insecure_option
+@click.pass_context
+def deploy(
+    ctx: click.Context,
+    /,
+    name: str | None,
+    version: str | None,
+    canary: float | None,
+    reason: str,
+    as_json: bool,
+    insecure_skip_verify: bool,
+    judging: RolloutOptions,
+) -> None:
+    """Verify a published model, pin it in a new function version, validate it, move the
+    alias. With --steps, the canary judge moves it on step by step (README: Releasing)."""
+    services = services_of(ctx)
+    if judging.judged:
+        release = Release(name, version, canary, reason, insecure_skip_verify)
+        rollout(services, release, judging, as_json)
+        return
+    if not (name and version):
+        raise click.UsageError("deploy needs NAME VERSION")
+    state = run(
+        lambda: services.deployer().deploy(
+            name, version, canary, reason, insecure_skip_verify=insecure_skip_verify
+        )
+    )
+    emit(
+        {"alias": services.alias, **state.to_dict()},
+        as_json,
+        lambda _: (
+            f"{services.alias} -> version {state.version}"
+            + (f" with canary {state.weights}" if state.weights else "")
+        ),
+    )
+
+
+@click.command("promote")
+@click.option("--reason", default="")
+@insecure_option
+@click.pass_context
+def promote(ctx: click.Context, reason: str, insecure_skip_verify: bool) -> None:
+    """Verify the canary version's model again, then send all traffic to it."""
+    state = run(
+        lambda: (
+            services_of(ctx).deployer().promote(reason, insecure_skip_verify=insecure_skip_verify)
+        )
+    )
+    click.echo(f"{services_of(ctx).alias} -> version {state.version}")
+
+
+@click.command("rollback")
+@click.option("--to", "to", default=None, help="function version (default: the previous one)")
+@click.option("--reason", default="")
+@insecure_option
+@click.pass_context
+def rollback(ctx: click.Context, to: str | None, reason: str, insecure_skip_verify: bool) -> None:
+    """Point the alias back at the previously live version, in one call."""
+    state = run(
+        lambda: (
+            services_of(ctx)
+            .deployer()
+            .rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
+        )
+    )
+    click.echo(f"{services_of(ctx).alias} -> version {state.version}")
+
+
+@click.command("status")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the alias, its version(s) and weights, each version's model, and the rollout (its
+    step and the judge's last verdict) if one is running or was the last."""
+    services = services_of(ctx)
+    data = run(lambda: services.deployer().status())
+    plan = run(lambda: rollout_plan(services))
+    data["rollout"] = plan.summary() if plan else None
+    emit(data, as_json, _status_text)
+
+
+@click.command("history")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, as_json: bool) -> None:
+    """Every alias change: when, who, from, to, model version, why."""
+    entries = run(lambda: services_of(ctx).deployer().history_entries())
+    emit(
+        entries,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{e['time']}  {e['from']['version']}{e['from']['weights'] or ''} -> "
+                f"{e['to']['version']}{e['to']['weights'] or ''}  model v{e['model_version']}  "
+                f"{e['reason']}  ({e['caller']})"
+                for e in rows
+            )
+            or "no deployments yet"
+        ),
+    )
+
+
+@click.command("gitops-params")
+@click.argument("name")
+@click.argument("version")
+@click.pass_context
+def gitops_params(ctx: click.Context, name: str, version: str) -> None:
+    """Print `sam deploy --parameter-overrides` for a published model (CodeDeploy canaries)."""
+    model = run(lambda: services_of(ctx).registry().get(name, version))
+    click.echo(
+        f"ModelLayerArn={model.layer_arn} ModelName={model.name} "
+        f"ModelVersion={model.version} ModelSha256={model.manifest.sha256} "
+        f"ModelEngine={model.manifest.engine} ModelRevision={model.manifest.sha256}"
+    )
+
+
+def _manifest_text(summary: dict[str, Any], manifest: dict[str, Any]) -> str:
+    features = ", ".join(f"{f['name']}:{f['type']}" for f in manifest["features"])
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in manifest["metrics"].items())
+    return "\n".join(
+        [
+            f"{manifest['name']} v{manifest['version']}  {manifest['estimator']} "
+            f"({manifest['task']})",
+            f"  sha256     {manifest['sha256']}",
+            f"  published  {summary['published_at']} by {summary['published_by']}",
+            f"  layer      {summary['layer_arn']}",
+            f"  features   {features}",
+            *([f"  classes    {manifest['classes']}"] if manifest.get("classes") else []),
+            *([f"  metrics    {metrics}"] if metrics else []),
+            f"  golden     {len(manifest['golden_examples'])} examples",
+        ]
+    )
+
+
+def _status_text(status: dict[str, Any]) -> str:
+    lines = [f"{status['function']}:{status['alias']}"]
+    for v in status["versions"]:
+        model = v["model"]
+        lines.append(
+            f"  version {v['version']:<4} {v['weight']:>7.2%}  {model['name']} "
+            f"v{model['version'] or '-'}  sha256 {(model['sha256'] or '-')[:12]}"
+        )
+        lines += [f"      layer {arn}" for arn in v["layers"]]
+    if status.get("rollout"):
+        lines.append("  " + rollout_text(status["rollout"]).replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+COMMANDS = (publish, versions, show, deploy, promote, rollback, status, history, gitops_params)
