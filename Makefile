@@ -15,7 +15,6 @@ PORT ?= 3000
 ARCH ?= x86_64
 AWS_PORT ?= 4566
 export SAM_CLI_TELEMETRY := 0
-export AWS_DEFAULT_REGION ?= us-east-1
 
 STACK ?=
 PARAMS ?=
@@ -25,7 +24,7 @@ DEPLOY_FLAGS ?=
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
-	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml layers/runtime/requirements.txt layers/onnx/requirements.txt requirements/cli.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,20 +67,32 @@ build: $(STAMP) ## sam build: runtime, serving and model layers plus the functio
 invoke: build ## run the built handler on EVENT (default events/predict.json), no Docker
 	$(BIN)/lambdaserve invoke --build-dir $(BUILD_DIR) --event $(EVENT)
 
-up: build ## the local stack: the API on 127.0.0.1:$(PORT), an AWS endpoint on $(AWS_PORT), no Docker
-	$(BIN)/lambdaserve local up --port $(PORT) --aws-port $(AWS_PORT)
+up: build ## the local stack, no Docker: the API on 127.0.0.1:3000 (PORT=), AWS on 4566 (AWS_PORT=); PARAMS="CaptureSampleRate=1 ..."
+	$(BIN)/lambdaserve local up --port $(PORT) --aws-port $(AWS_PORT) $(foreach p,$(PARAMS),--parameter $(p))
 
-deploy: build ## deploy or update stack STACK in AWS (PARAMS="Name=Value ..."; GUIDED=1 to be asked)
-	@test -n "$(STACK)" || { echo "usage: make deploy STACK=name [PARAMS='AuthMode=AWS_IAM ...']"; exit 2; }
-	overrides="$$($(BIN)/lambdaserve --stack $(STACK) init-parameters)" && \
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --stack-name $(STACK) $(if $(GUIDED),--guided) \
+# The region is never invented here: `lambdaserve region` resolves it as the AWS CLI does
+# (--region, AWS_REGION, AWS_DEFAULT_REGION, the profile) or says in one line that there is none,
+# and sam gets it as --region (sam itself does not read AWS_REGION).
+REGION_OF := $(BIN)/lambdaserve $(if $(REGION),--region $(REGION)) region
+# sam deploy asks before executing a change set only with CONFIRM=1 (samconfig.toml's
+# confirm_changeset would otherwise stop every `make deploy` at a prompt).
+CONFIRM ?= 0
+CHANGESET := $(if $(filter 1,$(CONFIRM)),--confirm-changeset,--no-confirm-changeset)
+
+deploy: build ## deploy or update stack STACK in AWS (PARAMS="Name=Value ..."; REGION=; CONFIRM=1 to review the change set; GUIDED=1 to be asked)
+	@test -n "$(STACK)" || { echo "usage: make deploy STACK=name [REGION=eu-west-1] [PARAMS='AuthMode=AWS_IAM ...']"; exit 2; }
+	region="$$($(REGION_OF))" && \
+	overrides="$$($(BIN)/lambdaserve --region $$region --stack $(STACK) init-parameters)" && \
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --stack-name $(STACK) --region $$region \
+	  $(if $(GUIDED),--guided) $(CHANGESET) \
 	  --capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
 	  --parameter-overrides $$overrides $(PARAMS)
 
-account-setup: $(STAMP) ## once per account and region: API Gateway's logging role (account.yaml)
+account-setup: $(STAMP) ## once per account and region: API Gateway's logging role (account.yaml; REGION=)
+	region="$$($(REGION_OF))" && \
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --template-file account.yaml \
-	  --stack-name lambdaserve-account --capabilities CAPABILITY_IAM --resolve-s3 \
-	  --no-fail-on-empty-changeset $(DEPLOY_FLAGS)
+	  --stack-name lambdaserve-account --region $$region $(CHANGESET) --capabilities CAPABILITY_IAM \
+	  --resolve-s3 --no-fail-on-empty-changeset $(DEPLOY_FLAGS)
 
 smoke: $(STAMP) ## real AWS only, never CI: deploy STACK, predict, canary, promote, rollback, delete
 	@test -n "$(STACK)" || { echo "usage: make smoke STACK=name"; exit 2; }

@@ -56,19 +56,25 @@ def test_publish_deploy_canary_promote_rollback_through_the_cli(
 
     deployed = cli("deploy", "retail-propensity", "1")
     assert deployed.exit_code == 0, deployed.output
-    assert "live -> version 2" in deployed.stdout
+    assert "live: version 2 (100%)" in deployed.stdout
     assert "validating version 2 with 5 golden examples" in deployed.stderr
 
     assert cli("deploy", "retail-propensity", "2", "--canary", "10").exit_code == 0
     status = json.loads(cli("status", "--json").stdout)
     assert [(v["version"], v["weight"]) for v in status["versions"]] == [("2", 0.9), ("3", 0.1)]
+    canary = cli("status").stdout
+    assert "version 2" in canary
 
-    assert cli("promote").stdout.strip() == "live -> version 3"
-    assert cli("rollback", "--reason", "drift").stdout.strip() == "live -> version 2"
+    assert cli("promote").stdout.strip() == "live: version 3 (100%)"
+    rolled = json.loads(cli("rollback", "--reason", "drift", "--json").stdout)
+    assert rolled == {"alias": "live", "version": "2", "weights": {}}
     history = json.loads(cli("history", "--json").stdout)
     assert [h["to"]["version"] for h in history] == ["2", "2", "3", "2"]
     assert history[-1]["reason"] == "drift"
     assert "version 2" in cli("status").stdout
+    said = cli("history").stdout.splitlines()
+    assert "version 2 (90%), version 3 (10%, canary)" in said[1]
+    assert not any("{" in line for line in said)  # written for people, not Python dicts
 
 
 def test_failures_exit_non_zero_with_one_line(run: Callable[..., Result]) -> None:

@@ -118,13 +118,13 @@ def test_the_readme_aws_path_works_from_an_empty_account(
         published = cli("publish", str(bundle), "--json")
         assert published.exit_code == 0, published.output
         assert "UNSIGNED" not in published.stderr
-    assert _said(cli("deploy", "retail-propensity", "1")) == "live -> version 2"
+    assert _said(cli("deploy", "retail-propensity", "1")) == "live: version 2 (100%)"
     canary = cli("deploy", "retail-propensity", "2", "--canary", "10")
     assert canary.exit_code == 0, canary.output
     status = json.loads(cli("status", "--json").stdout)  # the handler logs to stdout here
     assert [(v["version"], v["weight"]) for v in status["versions"]] == [("2", 0.9), ("3", 0.1)]
-    assert _said(cli("promote")) == "live -> version 3"
-    assert _said(cli("rollback")) == "live -> version 2"
+    assert _said(cli("promote")) == "live: version 3 (100%)"
+    assert _said(cli("rollback")) == "live: version 2 (100%)"
     history = json.loads(cli("history", "--json").stdout)
     assert [h["to"]["version"] for h in history] == ["2", "2", "3", "2"]
     live = {

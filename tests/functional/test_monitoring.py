@@ -188,10 +188,10 @@ def test_monitor_run_and_report_through_the_cli(
     monkeypatch.setenv("LAMBDASERVE_MONITOR_FUNCTION", "monitor-fn")
     monkeypatch.setenv("LAMBDASERVE_MONITORING_BUCKET", MONITORING)
     runner = CliRunner(mix_stderr=False)
-    args = ["monitor", "run", "--json", "--model", "retail-propensity", "--version", "1"]
+    args = ["monitor", "run", "retail-propensity", "1", "--json"]
     done = runner.invoke(main, [*args, "--window", "2h"], obj=Services(invoker=Invoker()))
     assert done.exit_code == 0, done.stderr
-    result = json.loads(done.stdout)
+    (result,) = json.loads(done.stdout)  # always an array: one result per model version
     assert set(result) == {"model", "version", "window", "rows", "status", "features",
                            "prediction", "report_uri"}  # fmt: skip
     assert (result["status"], result["rows"]) == ("ok", 600)
@@ -200,6 +200,8 @@ def test_monitor_run_and_report_through_the_cli(
     done = runner.invoke(main, ["monitor", "report", "--out", str(out)], obj=Services())
     assert done.exit_code == 0, done.stderr
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
-    refused = runner.invoke(main, ["monitor", "run", "--version", "1"], obj=Services())
-    assert refused.exit_code == 2
-    assert "--version needs --model" in refused.stderr
+    refused = runner.invoke(
+        main, ["monitor", "run", "--window", "0h"], obj=Services(invoker=Invoker())
+    )
+    assert refused.exit_code == 1  # the table's failure: a run the monitor cannot make
+    assert refused.stderr.strip().splitlines() == ["Error: window '0h' is not like 30m, 1h or 7d"]

@@ -144,7 +144,7 @@ def _format_of(key: str, given: Format | None) -> Format:
     )
 
 
-def _objects(s3: S3Client, source: S3Uri, target: S3Uri) -> list[tuple[str, str, int]]:
+def input_objects(s3: S3Client, source: S3Uri, target: S3Uri) -> list[tuple[str, str, int]]:
     """(key, name relative to the input, size) of each object the input names: the object
     itself if one has exactly that key, else every object under the prefix."""
     if source.bucket == target.bucket and (
@@ -211,7 +211,7 @@ def plan(s3: S3Client, job: Job, features: list[str], required: list[str]) -> li
     """The run's parts, numbered; checks every CSV header against the model's features."""
     source, target = S3Uri.parse(job.input), S3Uri.parse(job.output)
     parts: list[Part] = []
-    for key, relative, size in _objects(s3, source, target):
+    for key, relative, size in input_objects(s3, source, target):
         for part in _split(s3, source.bucket, key, size, job):
             if part.header is not None:
                 check_header(key, part.header, features, required, job.id_column)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdaserve.batch.job import MANIFEST, Job, S3Uri
+from lambdaserve.batch.job import MANIFEST, Job, S3Uri, input_objects
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -31,7 +31,10 @@ class BatchRuns:
     sleep: Callable[[float], None] = time.sleep
 
     def start(self, job: Job) -> str:
-        """Start a run; the execution is named by the time and a nonce, so each is new."""
+        """Start a run; the execution is named by the time and a nonce, so each is new. An
+        input with nothing to score (or an output inside it) is refused before anything
+        starts, in one line (BatchInputError)."""
+        input_objects(self.s3, S3Uri.parse(job.input), S3Uri.parse(job.output))
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         name = f"batch-{stamp}-{uuid.uuid4().hex[:8]}"
         payload = {k: v for k, v in job.to_dict().items() if v not in (None, "")}

@@ -195,13 +195,18 @@ def train(out_dir: Path, rows: int = 20_000, seed: int = 7, engine: str = "sklea
     )
 
 
-def write_csv(out: Path, rows: int, seed: int) -> None:
-    """Synthetic customers with their label as CSV: a --sample for `lambdaserve bundle`."""
+LABEL = "bought_7d"  # bought within 7 days: the truth, known a week later
+
+
+def write_csv(out: Path, rows: int, seed: int, with_label: bool = False) -> None:
+    """Synthetic customers as CSV, with their label `bought_7d` when asked: the model's features
+    alone are what /predict and batch accept; the label is for training and ground truth."""
     import csv
 
     records, labels = generate(rows, seed)
+    columns = [*FEATURE_NAMES, LABEL] if with_label else list(FEATURE_NAMES)
     with open(out, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, [*FEATURE_NAMES, "bought_7d"])
+        writer = csv.DictWriter(fh, columns)
         writer.writeheader()
         for record, label in zip(records, labels, strict=True):
-            writer.writerow({**record, "bought_7d": int(label)})
+            writer.writerow({**record, LABEL: int(label)} if with_label else record)

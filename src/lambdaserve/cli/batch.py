@@ -3,6 +3,7 @@ stack's BatchScoring state machine, and report runs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -11,7 +12,7 @@ from lambdaserve.batch.errors import BatchRunFailedError
 from lambdaserve.batch.io import BatchInputError
 from lambdaserve.batch.job import Job
 from lambdaserve.batch.runs import BatchRuns
-from lambdaserve.cli.context import Refused, emit, insecure_option, json_option, run, services_of
+from lambdaserve.cli.context import emit, insecure_option, json_option, run, services_of
 from lambdaserve.release.function_versions import VersionPublisher
 from lambdaserve.release.trust_gate import TrustGate
 
@@ -27,8 +28,29 @@ def _text(report: dict[str, Any]) -> str:
         lines += [f"  rejects {uri}" for uri in report["rejects"]]
         lines.append(f"  manifest {report['manifest']}")
     if report.get("error"):
-        lines.append(f"error: {report['error']}: {report.get('cause') or ''}".rstrip(": "))
+        lines.append(f"error: {cause_of(report)}")
     return "\n".join(lines)
+
+
+def cause_of(report: dict[str, Any]) -> str:
+    """Why a run failed, in one line: the failing step's own message (a Lambda error's `cause`
+    is its JSON with a stack trace; only the message is for people)."""
+    cause = report.get("cause") or ""
+    try:
+        found = json.loads(cause)
+    except ValueError:
+        found = None
+    if isinstance(found, dict) and found.get("errorMessage"):
+        return str(found["errorMessage"])
+    return cause or str(report.get("error") or "no cause recorded")
+
+
+def _failure_line(report: dict[str, Any]) -> str:
+    """The one line of a run that did not complete; its manifest named only if it has one."""
+    line = f"the batch run ended {report['status']}: {cause_of(report)}"
+    if report.get("rows_in") is not None:
+        line += f" (its manifest: {report['manifest']})"
+    return line
 
 
 def _runs(ctx: click.Context) -> BatchRuns:
@@ -43,7 +65,7 @@ def _runs(ctx: click.Context) -> BatchRuns:
 def _finish(report: dict[str, Any], as_json: bool) -> None:
     emit(report, as_json, _text)
     if report["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
-        raise Refused(f"the batch run ended {report['status']}: see its manifest", 6)
+        raise BatchRunFailedError(_failure_line(report))
 
 
 @click.group("batch")
@@ -54,10 +76,10 @@ def batch() -> None:
 @batch.command("score")
 @click.argument("input_uri")
 @click.argument("output_uri")
+@click.argument("model_name", metavar="NAME", required=False)
+@click.argument("model_version", metavar="VERSION", required=False)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="default: by name")
 @click.option("--id-column", help="copy only this input column to the output")
-@click.option("--model", "model_name", help="score with this registry model instead of live's")
-@click.option("--version", "model_version", help="its registry version (with --model)")
 @click.option("--part-mb", type=click.FloatRange(min=0.01), default=64.0, show_default=True)
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=5_000, show_default=True)
 @click.option("--wait", is_flag=True, help="follow the run; exit 6 if it does not complete")
@@ -78,9 +100,10 @@ def score(
     as_json: bool,
     insecure_skip_verify: bool,
 ) -> None:
-    """Score INPUT_URI (an object or a prefix) into OUTPUT_URI."""
+    """Score INPUT_URI (an object or a prefix) into OUTPUT_URI with the model `live` serves,
+    or with the published model NAME VERSION."""
     if (model_name is None) != (model_version is None):
-        raise click.UsageError("--model and --version go together")
+        raise click.UsageError("name a model as NAME VERSION (both), or neither for live's")
     raw: dict[str, Any] = {"input": input_uri, "output": output_uri, "format": fmt}
     raw["id_column"] = id_column
     raw |= {"part_mb": part_mb, "chunk_rows": chunk_rows}

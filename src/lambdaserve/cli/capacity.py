@@ -4,13 +4,15 @@ and `--set N` to change the provisioned concurrency of the alias."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 from botocore.exceptions import ClientError
 
-from lambdaserve.cli.context import Refused, emit, json_option, services_of
+from lambdaserve.alias import AliasState
+from lambdaserve.cli.context import emit, json_option, services_of, shares_text
+from lambdaserve.cli.exit_codes import CapacityNotReadyError
+from lambdaserve.release.errors import CanaryInProgressError
 from lambdaserve.release.handover import NOT_FOUND, provisioned_config
 
 
@@ -103,6 +105,10 @@ def _text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# Lambda's own limit on allocating provisioned concurrency is minutes; wait past it, then say so.
+PROVISIONED_WAIT_SECONDS = 900
+
+
 @click.command("capacity")
 @click.option(
     "--set", "wanted", type=click.IntRange(min=0), help="provisioned concurrency (0: none)"
@@ -127,26 +133,26 @@ def _set(services: Any, wanted: int, wait: bool) -> None:
             if exc.response["Error"]["Code"] != NOT_FOUND:
                 raise
         return
-    routing = lam.get_alias(FunctionName=function, Name=alias).get("RoutingConfig", {})
-    if routing.get("AdditionalVersionWeights"):
-        raise Refused(
-            f"a canary is in progress on {alias} ({routing['AdditionalVersionWeights']}): Lambda "
-            "does not change an alias's provisioned concurrency while it has weights; set it "
-            "after promote or rollback",
-            5,
+    alias_config = dict(lam.get_alias(FunctionName=function, Name=alias))
+    if alias_config.get("RoutingConfig", {}).get("AdditionalVersionWeights"):
+        raise CanaryInProgressError(
+            f"a canary is in progress on {alias} "
+            f"({shares_text(AliasState.from_alias(alias_config))}): Lambda does not change an "
+            "alias's provisioned concurrency while it has weights; set it after promote or "
+            "rollback"
         )
     lam.put_provisioned_concurrency_config(
         FunctionName=function, Qualifier=alias, ProvisionedConcurrentExecutions=wanted
     )
-    deadline = time.monotonic() + 900
+    deadline = services.clock() + PROVISIONED_WAIT_SECONDS
     while wait:
         status = _provisioned(lam, function, alias) or {}
         if status.get("status") == "READY":
             return
-        if status.get("status") == "FAILED" or time.monotonic() > deadline:
-            raise Refused(f"provisioned concurrency did not become READY: {status}", 1)
+        if status.get("status") == "FAILED" or services.clock() > deadline:
+            raise CapacityNotReadyError(f"provisioned concurrency did not become READY: {status}")
         click.echo(f"provisioned: {status.get('allocated')}/{wanted}, waiting", err=True)
-        time.sleep(2)
+        services.sleep(2)
 
 
 COMMANDS = [capacity]

@@ -5,6 +5,11 @@ codes and one-line reasons (one table)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,13 +17,21 @@ from typing import TYPE_CHECKING, Any
 import click
 from botocore.exceptions import ClientError
 
-from lambdaserve.cli.exit_codes import FAILURES, NoStackError, exit_code_of, reason_of
+from lambdaserve.alias import AliasState
+from lambdaserve.cli.exit_codes import (
+    FAILURES,
+    NO_REGION,
+    NoRegionGivenError,
+    NoStackError,
+    exit_code_of,
+    reason_of,
+)
 from lambdaserve.registry.store import Registry
 from lambdaserve.registry.trust import KEY_ENV, resolve_signing_key
 from lambdaserve.release.deployer import Deployer, create_deployer
 from lambdaserve.release.function_versions import function_env
 from lambdaserve.release.live_parameters import stack_prefix
-from lambdaserve.shared.invoker import LambdaInvoker
+from lambdaserve.shared.invoker import Invoker, LambdaInvoker
 from lambdaserve.shared.signing import ManifestSigner
 
 if TYPE_CHECKING:
@@ -46,16 +59,41 @@ class Services:
     monitoring_bucket: str | None = None
     log_group: str | None = None
     invoker: Any = None
+    region: str | None = None  # --region; else AWS_REGION, AWS_DEFAULT_REGION, the profile
     session_factory: Callable[[], boto3.session.Session] | None = None
+    # Every wait a command makes goes through these (tests inject a fake clock).
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     @cached_property
     def session(self) -> boto3.session.Session:
         import boto3
 
-        return self.session_factory() if self.session_factory else boto3.session.Session()
+        if self.session_factory:
+            return self.session_factory()
+        session = boto3.session.Session(region_name=resolve_region(self.region))
+        if not session.region_name:
+            raise NoRegionGivenError(NO_REGION)
+        return session
 
     def client(self, name: str) -> Any:
         return self.session.client(name)  # type: ignore[call-overload]
+
+    def invoke_client(self) -> Any:
+        """Lambda for a synchronous Invoke: it waits longer than any function may run, and
+        never retries by itself (an Invoke that timed out on our side may still be running,
+        and a second one would run the work again)."""
+        from botocore.config import Config
+
+        config = Config(
+            read_timeout=INVOKE_READ_TIMEOUT_S,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        )
+        return self.session.client("lambda", config=config)
+
+    def invoker_of(self) -> Invoker:
+        """The invoker commands call functions with (tests put a local one in `invoker`)."""
+        return self.invoker or LambdaInvoker(self.invoke_client())
 
     @cached_property
     def _outputs(self) -> dict[str, str]:
@@ -145,7 +183,7 @@ class Services:
         return create_deployer(
             registry=self.registry(),
             lambda_client=lam,
-            invoker=self.invoker or LambdaInvoker(lam),
+            invoker=self.invoker_of(),
             function=self.need("function"),
             alias=self.alias,
             caller=self.caller(),
@@ -174,6 +212,65 @@ OUTPUT_OF = {
 STACK_OUTPUTS = frozenset(
     {*OUTPUT_OF.values(), "ModelParameterPrefix", "SigningKeyArn", "ApiUrl", "ApiKeyId"}
 )
+
+
+def shares_text(state: AliasState) -> str:
+    """Where an alias sends traffic, for people: `version 2 (90%), version 3 (10%, canary)`."""
+    shares = state.shares()
+    if not state.weights:
+        return f"version {state.version} (100%)"
+    parts = [f"version {state.version} ({shares[state.version]:.0%})"]
+    parts += [f"version {v} ({w:.0%}, canary)" for v, w in state.weights.items()]
+    return ", ".join(parts)
+
+
+def alias_text(alias: str, state: AliasState) -> str:
+    """`live: version 2 (90%), version 3 (10%, canary)`."""
+    return f"{alias}: {shares_text(state)}"
+
+
+def alias_result(alias: str, state: AliasState) -> dict[str, Any]:
+    """The `--json` shape of every command that moves an alias: `{alias, version, weights}`."""
+    return {"alias": alias, **state.to_dict()}
+
+
+# Lambda runs a function for at most 900 s: a synchronous Invoke is answered before this.
+INVOKE_READ_TIMEOUT_S = 910
+
+
+def resolve_region(flag: str | None, env: Mapping[str, str] = os.environ) -> str | None:
+    """The AWS CLI's order: --region, then AWS_REGION, then (left to boto3, which reads them)
+    AWS_DEFAULT_REGION and the profile's region. boto3 itself never reads AWS_REGION."""
+    return flag or env.get("AWS_REGION") or None
+
+
+def region_source(flag: str | None, env: Mapping[str, str] = os.environ) -> str:
+    """Where the region came from, in resolve_region's order."""
+    if flag:
+        return "--region"
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if env.get(name):
+            return name
+    return f"the profile ({env.get('AWS_PROFILE') or 'default'})"
+
+
+@contextmanager
+def ticking(what: str, every_s: float = 30.0) -> Iterator[None]:
+    """While a long call runs, say on stderr every `every_s` that it still does."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(every_s):
+            click.echo(f"{what}: still running after {time.monotonic() - started:.0f} s", err=True)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:

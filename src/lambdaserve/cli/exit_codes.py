@@ -6,6 +6,7 @@ Every command ends in one of these; nothing else sets an exit code (click's usag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -144,9 +145,12 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, ReadTimeoutError):
         return f"AWS did not answer in time: {exc}"
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
+        error: dict[str, Any] = dict(exc.response.get("Error", {}))
         operation = getattr(exc, "operation_name", "the call")
-        return f"AWS refused {operation}: {error.get('Code', '?')}: {error.get('Message', exc)}"
+        named = f" ({error['BucketName']})" if error.get("BucketName") else ""
+        return (
+            f"AWS refused {operation}: {error.get('Code', '?')}: {error.get('Message', exc)}{named}"
+        )
     return str(exc).strip() or type(exc).__name__
 
 

@@ -1,13 +1,18 @@
 """`lambdaserve local up`: the whole stack on this machine (local/stack.py), with the
-template's parameters as `sam deploy` takes them."""
+template's parameters as `sam deploy` takes them; and `lambdaserve invoke`: one built handler
+on one event, as `sam local invoke` without Docker."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lambdaserve.local.auth import AUTH_MODES, curl_auth, valid_api_key
+from lambdaserve.manifest import ManifestError
 
 build_dir_option = click.option(
     "--build-dir",
@@ -135,13 +140,16 @@ def local_up(
         url = stack.start()
         exports = "\n".join(f"  export {k}={v}" for k, v in stack.environment().items())
         auth = curl_auth(stack.auth_mode, REGION, MOTO_KEY)
+        body = example_body(bundle, state_dir) if bundle else Path("examples/predict-body.json")
         click.echo(
             f"lambdaserve local stack up in {time.perf_counter() - started:.1f} s\n"
             f"API: {url}   (AuthMode {stack.auth_mode})\n\n"
             f"Point the CLI (and curl) at it:\n{exports}\n\n"
             f"  curl -s{auth} {url}/health\n"
             f"  curl -s{auth} -X POST {url}/predict -H 'Content-Type: application/json' \\\n"
-            f"    -d @examples/predict-body.json\n\nCtrl-C stops everything.",
+            f"    -d @{body}\n\n"
+            f"State lives in {state_dir} and is not kept across restarts: what you publish is\n"
+            "gone when the stack stops.\nCtrl-C stops everything.",
         )
         wait_for_signal()
     finally:
@@ -149,4 +157,101 @@ def local_up(
         stack.stop()
 
 
-COMMANDS = [local]
+def example_body(bundle: Path, folder: Path) -> Path:
+    """A request body for the served bundle, from its own golden rows (the sample's example
+    body would be refused by another model's feature spec)."""
+    from lambdaserve import manifest as manifest_io
+
+    golden = manifest_io.read(bundle).golden_examples[:2]
+    out = folder / "predict-body.json"
+    out.write_text(json.dumps({"instances": [g.inputs for g in golden]}, indent=2) + "\n")
+    return out
+
+
+@click.command("invoke")
+@build_dir_option
+@click.option(
+    "--event",
+    "event_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the Lambda event, as `sam local invoke -e` takes it (events/ has some)",
+)
+@click.option(
+    "--body",
+    "body_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a request body (JSON): the API Gateway event of POST --path with it is built for you",
+)
+@click.option("--path", "path", default="/predict", show_default=True, help="with --body")
+@click.option(
+    "--function-id",
+    default="PredictFunction",
+    show_default=True,
+    help="the function's logical ID in template.yaml",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="serve this bundle instead of the built ModelLayer (pins its name, version, sha256)",
+)
+def invoke_cmd(
+    build_dir: Path,
+    event_file: Path | None,
+    body_file: Path | None,
+    path: str,
+    function_id: str,
+    model_dir: Path | None,
+) -> None:
+    """Run the built handler on an event (or on a request body) in a clean process, as Lambda
+    would (no Docker)."""
+    from lambdaserve.local.runtime import BuiltFunction, invoke_isolated
+
+    if (event_file is None) == (body_file is None):
+        raise click.UsageError("give --event FILE (a Lambda event) or --body FILE (a request body)")
+    if not (build_dir / "template.yaml").exists():
+        _fail(f"no build in {build_dir}: run `make build` (sam build) first")
+    built = BuiltFunction.from_build(build_dir, function_id)
+    model = model_dir or build_dir / "ModelLayer" / "model"
+    env = {"MODEL_DIR": str(model.resolve())}
+    if model_dir is not None:
+        env |= _pins_of(model_dir)
+    event = _event_of(event_file, body_file, path)
+    result = invoke_isolated(built, event, env=env)
+    sys.stderr.write(result.logs + ("\n" if result.logs else ""))
+    click.echo(
+        f"REPORT Init Duration: {result.init_seconds * 1000:.1f} ms  "
+        f"Duration: {result.duration_seconds * 1000:.1f} ms",
+        err=True,
+    )
+    click.echo(json.dumps(result.response, indent=2))
+
+
+def _event_of(event_file: Path | None, body_file: Path | None, path: str) -> dict[str, Any]:
+    """The event file as it is, or the REST proxy event of POST `path` with the body."""
+    from lambdaserve.serving.rest_event import rest_event
+
+    if event_file is not None:
+        event: dict[str, Any] = json.loads(event_file.read_text(encoding="utf-8"))
+        return event
+    assert body_file is not None
+    headers = {"Content-Type": ["application/json"], "Accept": ["application/json"]}
+    return rest_event(
+        "POST", path, headers, body_file.read_bytes(), stage="Prod", source_ip="127.0.0.1"
+    )
+
+
+def _pins_of(bundle_dir: Path) -> dict[str, str]:
+    """What a deploy would pin for this bundle: its name, version and sha256, so the built
+    template's own (the sample's) do not refuse it. An unreadable manifest sets nothing: the
+    handler then answers 503 with the reason, as it would in Lambda."""
+    from lambdaserve import manifest as manifest_io
+    from lambdaserve.serving.predictor import ExpectedModel
+
+    try:
+        return ExpectedModel.of(manifest_io.read(bundle_dir)).env()
+    except (ManifestError, OSError):
+        return {}
+
+
+COMMANDS = [local, invoke_cmd]

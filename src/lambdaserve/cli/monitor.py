@@ -3,15 +3,17 @@ Lambda Invoke, so it is the same computation as the schedule's) and fetch its HT
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 
-from lambdaserve.cli.context import Refused, emit, json_option, run, services_of
+from lambdaserve.cli.context import emit, json_option, run, services_of, ticking
+from lambdaserve.cli.exit_codes import CommandError, DriftFoundError
 from lambdaserve.monitor.run import ReportStore
-from lambdaserve.monitor.window import MonitorError
-from lambdaserve.shared.invoker import InvocationError, LambdaInvoker
+from lambdaserve.monitor.window import MonitorError, parse_window
+from lambdaserve.shared.invoker import InvocationError
 
 MARK = {"ok": "ok", "warn": "warn", "drift": "DRIFT"}
 
@@ -43,8 +45,8 @@ def monitor() -> None:
 
 
 @monitor.command("run")
-@click.option("--model", "model_name", help="only this model (default: every one captured)")
-@click.option("--version", "model_version", help="only this version (with --model)")
+@click.argument("model_name", metavar="NAME", required=False)
+@click.argument("model_version", metavar="VERSION", required=False)
 @click.option("--window", default=None, help="how far back: 30m, 1h, 7d  [default: 1h]")
 @click.option("--since", help="from this ISO 8601 time instead of --window")
 @click.option("--fail-on-drift", is_flag=True, help="exit 7 when any verdict is drift")
@@ -59,12 +61,12 @@ def run_monitor(
     fail_on_drift: bool,
     as_json: bool,
 ) -> None:
-    """Measure drift now; `--json`: one result object (an array if the window holds several
-    model versions, as during a canary)."""
-    if model_version and not model_name:
-        raise click.UsageError("--version needs --model")
+    """Measure drift now, of every model version captured in the window or of NAME (VERSION);
+    `--json`: an array of results, one per model version (two during a canary)."""
     if window and since:
         raise click.UsageError("pass --window or --since, not both")
+    # Refused here, in one line, before the function is invoked for nothing.
+    parse_window(window, since, dt.datetime.now(dt.UTC))
     services = services_of(ctx)
     event = {
         k: v
@@ -78,40 +80,37 @@ def run_monitor(
     }
 
     def invoke() -> Any:
-        invoker = services.invoker or LambdaInvoker(services.client("lambda"))
+        function = services.need("monitor_function")
+        click.echo(f"running the monitor ({function}) on the window's captured rows", err=True)
         try:
-            return invoker.invoke(services.need("monitor_function"), "$LATEST", event)
+            with ticking("the monitor"):
+                return services.invoker_of().invoke(function, "$LATEST", event)
         except InvocationError as exc:
-            raise Refused(f"the monitor failed: {exc}", 1) from None
+            raise CommandError(f"the monitor failed: {exc}") from None
 
     answer = run(invoke)
     if not isinstance(answer, dict) or "error" in answer:
-        raise Refused(str(answer.get("error") if isinstance(answer, dict) else answer), 2)
+        raise MonitorError(str(answer.get("error") if isinstance(answer, dict) else answer))
     results = answer["results"]
-    emit(
-        results[0] if as_json and len(results) == 1 else results,
-        as_json,
-        lambda data: _text(data if isinstance(data, list) else [data]),
-    )
+    emit(results, as_json, _text)
     if fail_on_drift and any(r["status"] == "drift" for r in results):
-        raise Refused("drift", 7)
+        drifted = [f"{r['model']} v{r['version']}" for r in results if r["status"] == "drift"]
+        raise DriftFoundError(f"drift in {', '.join(drifted)}")
 
 
 @monitor.command("report")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--model", "model_name", help="this model's newest report")
-@click.option("--version", "model_version", help="this version's (with --model)")
+@click.argument("model_name", metavar="NAME", required=False)
+@click.argument("model_version", metavar="VERSION", required=False)
 @click.pass_context
 def report(
     ctx: click.Context, out: Path, model_name: str | None, model_version: str | None
 ) -> None:
-    """Save the newest HTML drift report to OUT (one page, open it in a browser)."""
+    """Save the newest HTML drift report (of NAME, of its VERSION) to OUT: one page, open it
+    in a browser."""
     services = services_of(ctx)
     store = ReportStore(services.client("s3"), services.need("monitoring_bucket"))
-    try:
-        body = store.latest_html(model_name, model_version)
-    except MonitorError as exc:
-        raise Refused(str(exc), 2) from None
+    body = store.latest_html(model_name, model_version)
     out.write_bytes(body)
     click.echo(f"wrote {out} ({len(body):,} bytes)")
 

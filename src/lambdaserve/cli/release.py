@@ -9,7 +9,17 @@ from typing import Any
 
 import click
 
-from lambdaserve.cli.context import emit, insecure_option, json_option, run, services_of
+from lambdaserve.alias import AliasState
+from lambdaserve.cli.context import (
+    alias_result,
+    alias_text,
+    emit,
+    insecure_option,
+    json_option,
+    run,
+    services_of,
+    shares_text,
+)
 from lambdaserve.cli.rollout import (
     Release,
     RolloutOptions,
@@ -120,45 +130,38 @@ def deploy(
             name, version, canary, reason, insecure_skip_verify=insecure_skip_verify
         )
     )
-    emit(
-        {"alias": services.alias, **state.to_dict()},
-        as_json,
-        lambda _: (
-            f"{services.alias} -> version {state.version}"
-            + (f" with canary {state.weights}" if state.weights else "")
-        ),
-    )
+    emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
 
 @click.command("promote")
 @click.option("--reason", default="")
+@json_option
 @insecure_option
 @click.pass_context
-def promote(ctx: click.Context, reason: str, insecure_skip_verify: bool) -> None:
+def promote(ctx: click.Context, reason: str, as_json: bool, insecure_skip_verify: bool) -> None:
     """Verify the canary version's model again, then send all traffic to it."""
+    services = services_of(ctx)
     state = run(
-        lambda: (
-            services_of(ctx).deployer().promote(reason, insecure_skip_verify=insecure_skip_verify)
-        )
+        lambda: services.deployer().promote(reason, insecure_skip_verify=insecure_skip_verify)
     )
-    click.echo(f"{services_of(ctx).alias} -> version {state.version}")
+    emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
 
 @click.command("rollback")
 @click.option("--to", "to", default=None, help="function version (default: the previous one)")
 @click.option("--reason", default="")
+@json_option
 @insecure_option
 @click.pass_context
-def rollback(ctx: click.Context, to: str | None, reason: str, insecure_skip_verify: bool) -> None:
+def rollback(
+    ctx: click.Context, to: str | None, reason: str, as_json: bool, insecure_skip_verify: bool
+) -> None:
     """Point the alias back at the previously live version, in one call."""
+    services = services_of(ctx)
     state = run(
-        lambda: (
-            services_of(ctx)
-            .deployer()
-            .rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
-        )
+        lambda: services.deployer().rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
     )
-    click.echo(f"{services_of(ctx).alias} -> version {state.version}")
+    emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
 
 @click.command("status")
@@ -183,15 +186,16 @@ def history(ctx: click.Context, as_json: bool) -> None:
     emit(
         entries,
         as_json,
-        lambda rows: (
-            "\n".join(
-                f"{e['time']}  {e['from']['version']}{e['from']['weights'] or ''} -> "
-                f"{e['to']['version']}{e['to']['weights'] or ''}  model v{e['model_version']}  "
-                f"{e['reason']}  ({e['caller']})"
-                for e in rows
-            )
-            or "no deployments yet"
-        ),
+        lambda rows: "\n".join(_history_line(e) for e in rows) or "no deployments yet",
+    )
+
+
+def _history_line(entry: dict[str, Any]) -> str:
+    before = shares_text(AliasState.from_dict(entry["from"])) if entry.get("from") else "nothing"
+    after = shares_text(AliasState.from_dict(entry["to"]))
+    return (
+        f"{entry['time']}  {before} -> {after}  model v{entry['model_version']}  "
+        f"{entry['reason']}  ({entry['caller']})"
     )
 
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lambdaserve.cli.context import Refused, emit, run
+from lambdaserve.cli.context import emit, run
+from lambdaserve.cli.exit_codes import RolledBackError
 from lambdaserve.judge.canary import JudgeSettings
 from lambdaserve.judge.evidence import Evidence
 from lambdaserve.monitor.run import registry_manifests
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from lambdaserve.cli.context import Services
     from lambdaserve.release.rollout import Plan
 
-ROLLED_BACK_EXIT = 8
 _JUDGE = JudgeSettings()
 
 
@@ -181,6 +181,23 @@ def rollout(services: Services, release: Release, options: RolloutOptions, as_js
         plan = run(lambda: _rollout(services).run(plan))
     emit(plan.summary(), as_json, rollout_text)
     if plan.state == "rolled_back":
-        raise Refused(
-            "the judge rolled the canary back: see `lambdaserve history`", ROLLED_BACK_EXIT
-        )
+        raise RolledBackError(rolled_back_line(plan.summary()))
+
+
+def failing_checks(verdict: dict[str, Any] | None) -> list[str]:
+    """Each failing check of a verdict with its figure: `input_drift: 1 > 0 (drifted features:
+    texture (missing rate 39.5% vs 12.7%))`."""
+    if not verdict:
+        return []
+    return [
+        f"{c['name']}: {c['value']} > {c['threshold']}"
+        + (f" ({c['detail']})" if c["detail"] else "")
+        for c in verdict.get("checks", [])
+        if c["status"] == "fail"
+    ] or [str(verdict.get("summary", ""))]
+
+
+def rolled_back_line(plan: dict[str, Any]) -> str:
+    """Why the judge rolled the canary back, with the failing checks and their figures."""
+    why = "; ".join(failing_checks(plan["last_verdict"])) or "no verdict"
+    return f"the judge rolled canary version {plan['canary']} back: {why}"

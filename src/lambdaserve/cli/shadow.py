@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from lambdaserve.cli.context import Services, emit, insecure_option, json_option, run, services_of
+from lambdaserve.cli.exit_codes import ShadowDisagreesError
 from lambdaserve.cli.release import deploy
 from lambdaserve.cli.rollout import RolloutOptions, rollout_options
 from lambdaserve.judge import shadow_report
@@ -120,7 +121,7 @@ def report(
         out.write_text(shadow_report.render(result), encoding="utf-8")
     emit(result, as_json, shadow_report.text)
     if result["verdict"] == "disagree":
-        ctx.exit(7)
+        raise ShadowDisagreesError(f"the shadow disagrees with live: {result.get('summary', '')}")
 
 
 @shadow.command("stop")

@@ -1,13 +1,25 @@
-"""CLI commands about the stack itself rather than a model: init-parameters (before the first
-deploy), endpoint (the URL and key), purge (what `sam delete` keeps on purpose)."""
+"""CLI commands about the stack itself rather than a model: region (which one, and why),
+init-parameters (before the first deploy), endpoint (the URL and key), purge (what `sam delete`
+keeps on purpose)."""
 
 from __future__ import annotations
 
 import click
 
-from lambdaserve.cli.context import emit, json_option, run, services_of
+from lambdaserve.cli.context import emit, json_option, region_source, run, services_of
 from lambdaserve.release.live_parameters import init_parameters, template_overrides
 from lambdaserve.release.teardown import purge
+
+
+@click.command("region")
+@json_option
+@click.pass_context
+def region_command(ctx: click.Context, as_json: bool) -> None:
+    """The AWS region every command (and `make deploy`) uses, and where it came from: --region,
+    AWS_REGION, AWS_DEFAULT_REGION or the profile. No region: one line, exit 1."""
+    services = services_of(ctx)
+    found = {"region": services.session.region_name, "source": region_source(services.region)}
+    emit(found, as_json, lambda f: f"{f['region']}")
 
 
 @click.command("init-parameters")
@@ -86,4 +98,4 @@ def purge_command(ctx: click.Context, yes: bool) -> None:
     )
 
 
-COMMANDS = (init_parameters_command, endpoint, purge_command)
+COMMANDS = (region_command, init_parameters_command, endpoint, purge_command)

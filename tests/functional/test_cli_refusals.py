@@ -1,0 +1,99 @@
+"""Every command, given a bad argument, says why in one line and exits with the table's code:
+unknown versions, models, stacks, buckets, functions, and no region at all. Never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from support import Account
+
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.exit_codes import TABLE
+from lambdaserve.cli.main import main
+
+CODES = {row.code for row in TABLE}
+
+
+@pytest.fixture
+def cli(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
+    monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
+    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli/refusals")
+    monkeypatch.setenv("LAMBDASERVE_MONITORING_BUCKET", "no-such-monitoring-bucket")
+    monkeypatch.setenv("LAMBDASERVE_LOG_GROUP", "/aws/lambda/no-such-function")
+    monkeypatch.setenv("LAMBDASERVE_BATCH_STATE_MACHINE", "arn:aws:states:us-east-1:1:sm:none")
+
+    def invoke(*args: str) -> Result:
+        return CliRunner(mix_stderr=False).invoke(
+            main, list(args), obj=Services(invoker=account.invoker)
+        )
+
+    return invoke
+
+
+def _refused_in_one_line(result: Result, code: int | None = None) -> str:
+    assert result.exit_code != 0, result.output
+    assert result.exit_code in CODES, result.exit_code
+    if code is not None:
+        assert result.exit_code == code, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), repr(result.exception)
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()][-1:]
+    assert line.startswith("Error: "), result.stderr
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("rollback", "--to", "99"), 1, "99"),
+        (("deploy", "no-such-model", "1"), 1, "no-such-model"),
+        (("show", "retail-propensity", "99"), 1, "no version 99"),
+        (("gitops-params", "no-such-model", "1"), 1, "no-such-model"),
+        (("shadow", "start", "no-such-model", "1"), 1, "no-such-model"),
+        (("promote",), 5, "no canary"),
+        (("rollback",), 5, "no earlier version"),
+        (("--function", "no-such-function", "status"), 1, "no-such-function"),
+        (("--function", "no-such-function", "capacity", "--set", "1"), 1, "no-such-function"),
+        (("--bucket", "no-such-bucket", "versions", "retail-propensity"), 1, "no-such-bucket"),
+        (("--stack", "no-such-stack", "status"), 1, "no stack no-such-stack"),
+        (("monitor", "report", "--out", "report.html"), 1, "no-such-monitoring-bucket"),
+        (("batch", "status", "arn:aws:states:us-east-1:1:execution:none:x"), 1, "execution"),
+        (("batch", "score", "s3://no-such-bucket/in/", "s3://no-such-bucket/out/"), 1, "bucket"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_the_tables_code(
+    cli: Callable[..., Result], args: tuple[str, ...], code: int, says: str, tmp_path: Path
+) -> None:
+    line = _refused_in_one_line(cli(*args), code)
+    assert says.lower() in line.lower(), line
+
+
+def test_an_empty_input_prefix_is_refused_before_a_run_starts(
+    cli: Callable[..., Result], account: Account
+) -> None:
+    account.s3.put_object(Bucket=account.bucket, Key="elsewhere/a.csv", Body=b"x\n1\n")
+    uri = f"s3://{account.bucket}/batch/in/"
+    line = _refused_in_one_line(cli("batch", "score", uri, f"s3://{account.bucket}/out/"), 1)
+    assert line == f"Error: no objects under {uri}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("endpoint",), ("init-parameters",), ("status",), ("region",)],
+)
+def test_no_region_anywhere_is_one_line(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))  # a profile without one
+    monkeypatch.setenv("LAMBDASERVE_FUNCTION", "f")
+    result = CliRunner(mix_stderr=False).invoke(main, ["--stack", "s", *args])
+    line = _refused_in_one_line(result, 1)
+    assert line.startswith("Error: no AWS region: pass --region, set AWS_REGION"), line
