@@ -20,7 +20,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint build validate invoke sample up bench bench-batch bench-monitoring bench-engines bench-gc bench-shadow loadtest clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint docs build validate invoke sample up bench bench-publish bench-batch bench-monitoring bench-engines bench-gc bench-shadow loadtest clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -45,17 +45,21 @@ $(TOOLS_STAMP): requirements/tools.txt
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements/tools.txt
 	@touch $@
 
-lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy, cfn-lint, bandit, and checkov on the template before and after the SAM transform
+lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy, the rooms' import contracts, the docs site (strict), cfn-lint, bandit, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
 	$(BIN)/cfn-lint account.yaml
 	$(TOOLS)/bin/bandit -q -r src functions
 	$(BIN)/python scripts/sam_transform.py .aws-sam/transformed.json
 	BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov --quiet --compact --skip-download \
 	  --framework cloudformation -f template.yaml -f .aws-sam/transformed.json -f account.yaml
+
+docs: $(STAMP) ## the docs site on http://127.0.0.1:8000 (Material for MkDocs; make lint builds it strictly)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam validate --lint
@@ -105,7 +109,7 @@ bench/.deps/.installed: bench/requirements.txt
 	  --target bench/.deps -r bench/requirements.txt
 	@touch $@
 
-bench: build bench/.deps/.installed ## benchmarks of the built artifacts -> bench/results.{json,md}
+bench: build bench/.deps/.installed ## benchmarks of the built artifacts (results outside the tree: make bench-publish)
 	$(BIN)/python bench/run.py
 
 bench-batch: build ## batch scoring: a child vs raw predict_proba, memory on 50/500 MB parts, 1M rows on the local stack
@@ -123,8 +127,13 @@ bench-gc: build ## collector pauses in a warm predict function: init frozen (gc.
 bench-shadow: build ## live's p50/p99 with a 100% shadow against none, interleaved, on the local stack
 	$(BIN)/python bench/shadow.py
 
-loadtest: build ## the Black-Friday profile (locust) on the local stack under none, provisioned, snapstart -> bench/loadtest/results.{json,md,png}
+loadtest: build ## the Black-Friday profile (locust) on the local stack under none, provisioned, snapstart (results outside the tree)
 	$(BIN)/python bench/loadtest/run.py
+
+BENCH_OUT ?= $(or $(LAMBDASERVE_BENCH_OUT),$(HOME)/.cache/lambdaserve/bench)
+bench-publish: ## copy the newest bench results (outside the tree) to docs/performance/, the docs' performance page
+	@test -d "$(BENCH_OUT)" || { echo "no bench results in $(BENCH_OUT): run a make bench* first"; exit 1; }
+	cp -v $(wildcard $(BENCH_OUT)/*.json $(BENCH_OUT)/*.md $(BENCH_OUT)/*.png) docs/performance/
 
 sample: $(STAMP) ## train the sample retail model into ./sample-bundle
 	$(BIN)/lambdaserve sample train --out sample-bundle

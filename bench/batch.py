@@ -9,7 +9,8 @@
 3. A 1,000,000-row CSV scored end to end on the local stack (`lambdaserve local up`, then
    `lambdaserve batch score --wait`): wall time, rows/s, parts, the batch worker's peak RSS.
 
-Writes bench/batch_results.json and .md. A benchmark, not a test: it asserts nothing.
+Writes batch_results.json and .md
+outside the tree (bench/outputs.py). A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from outputs import previous, write  # type: ignore[import-not-found]  # noqa: E402
+
 BIN = Path(sys.executable).parent
 CHUNK_ROWS = 5_000
 ROUNDS = 3
@@ -300,8 +305,7 @@ def markdown(f: dict[str, Any]) -> str:
 def main() -> None:
     """All three, or those named: `bench/batch.py memory end_to_end`."""
     wanted = set(sys.argv[1:]) or {"throughput", "memory", "end_to_end"}
-    previous = ROOT / "bench/batch_results.json"
-    figures: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    figures: dict[str, Any] = previous("batch_results")
     sys.path.insert(0, str(ROOT / "src"))
     from lambdaserve.bundle import sample
 
@@ -324,8 +328,7 @@ def main() -> None:
     if "end_to_end" in wanted:
         figures["end_to_end"] = end_to_end(1_000_000)
         print(json.dumps(figures["end_to_end"]), flush=True)
-    (ROOT / "bench/batch_results.json").write_text(json.dumps(figures, indent=2) + "\n")
-    (ROOT / "bench/batch_results.md").write_text(markdown(figures))
+    write("batch_results", figures, markdown(figures))
     print(markdown(figures))
 
 

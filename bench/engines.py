@@ -13,12 +13,11 @@ each figure a median of 5 fresh isolated processes (bench/probe.py), ratios from
 
 The models: the built ModelLayer's sample (scikit-learn) and `sample train --engine onnx`
 (the same data, categories as codes), made here with the dev venv. Writes
-bench/engines_results.json and .md. A benchmark: it asserts nothing.
+engines_results.json and .md, outside the tree (bench/outputs.py). A benchmark: it asserts nothing.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(BENCH)]
 
+from outputs import write  # type: ignore[import-not-found]  # noqa: E402
 from run import (  # type: ignore[import-not-found]  # noqa: E402
     BUILD,
     LAMBDA_LIMIT,
@@ -132,9 +132,8 @@ def main() -> None:
     figures["sizes"] = sizes
     print("parity on the test zoo ...", file=sys.stderr)
     figures["zoo"] = zoo_parity()
-    (BENCH / "engines_results.json").write_text(json.dumps(figures, indent=2) + "\n")
     report = markdown(figures)
-    (BENCH / "engines_results.md").write_text(report)
+    write("engines_results", figures, report)
     print(report)
 
 

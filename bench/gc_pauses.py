@@ -8,12 +8,12 @@ function and layer folders on its path, as in Lambda) on the built sample model;
 collector's own time are measured.
 For 1 row and for 1,000 rows (`instances` and `dataframe_split`).
 
-Writes bench/gc_results.json and .md. A benchmark, not a test: it asserts nothing.
+Writes gc_results.json and .md
+outside the tree (bench/outputs.py). A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT / "src"), str(BENCH)]
 
+from outputs import write  # type: ignore[import-not-found]  # noqa: E402
 from run import (  # type: ignore[import-not-found]  # noqa: E402
     BUILD,
     MODEL_DIR,
@@ -53,8 +54,7 @@ def main() -> None:
         spec = {"mode": "gc", "paths": paths, "handler": "app.lambda_handler", "events": events,
                 "rounds": ROUNDS, "requests": REQUESTS}  # fmt: skip
         figures = probe(spec, handler_env(MODEL_DIR))
-    (BENCH / "gc_results.json").write_text(json.dumps(figures, indent=2) + "\n")
-    (BENCH / "gc_results.md").write_text(markdown(figures))
+    write("gc_results", figures, markdown(figures))
     print(markdown(figures))
 
 

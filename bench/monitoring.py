@@ -11,7 +11,8 @@
 4. The monitor's cost per 100,000 captured rows: Monitor.run over S3 objects on moto (what
    the function does), its duration and peak memory, priced at MonitorFunction's 1,024 MB.
 
-Writes bench/monitoring_results.json and .md. A benchmark, not a test: it asserts nothing.
+Writes monitoring_results.json
+outside the tree (bench/outputs.py). A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from outputs import previous, write  # type: ignore[import-not-found]  # noqa: E402
 
 from lambdaserve.bundle import sample  # noqa: E402
 from lambdaserve.monitor import drift  # noqa: E402
@@ -202,15 +205,14 @@ def main() -> None:
         "monitor_cost_per_100k_rows": lambda _, predictor: monitor_cost(predictor),
     }
     wanted = sys.argv[1:] or list(figures)
-    previous = ROOT / "bench/monitoring_results.json"
-    results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    results: dict[str, Any] = previous("monitoring_results")
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"
         sample.train(bundle)
         predictor = Predictor.load(bundle, max_rows=200_000)
         for name in wanted:
             results[name] = figures[name](bundle, predictor)
-    (ROOT / "bench/monitoring_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write("monitoring_results", results)
     print(json.dumps(results, indent=2))
 
 

@@ -7,7 +7,8 @@ runs, stated as a ratio against a floor or a baseline measured in the same run:
 - warm handler time vs the bare model on the same rows;
 - everything vs bench/naive_handler.py, the tutorial-style handler (pandas, stdlib json, model
   downloaded from S3 at import).
-Writes bench/results.json and bench/results.md. A benchmark, not a test: it asserts nothing.
+Writes results.json and results.md
+outside the tree (bench/outputs.py). A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from outputs import write  # type: ignore[import-not-found]
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -303,9 +306,8 @@ def main() -> None:
         "share_of_limit": sum(layers.values()) / LAMBDA_LIMIT,
         "runtime_packages": package_sizes(BUILD / "RuntimeLayer/python"),
     }
-    (BENCH / "results.json").write_text(json.dumps(figures, indent=2) + "\n")
     report = markdown(figures)
-    (BENCH / "results.md").write_text(report)
+    write("results", figures, report)
     print(report)
 
 

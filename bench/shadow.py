@@ -3,7 +3,8 @@ rounds of the same sequential requests (20 rows each) with a shadow mirroring 10
 with none; the figure is live's p50 (and p99) round trip with the shadow over without, the
 ratio of the pooled medians and the median of the per-round ratios. The shadow's own scoring
 runs on this same 2-core machine (on Lambda it runs in environments of its own), so a cost
-seen here is an upper bound. Writes bench/shadow_results.json and .md; asserts nothing.
+seen here is an upper bound. Writes shadow_results.json and .md
+outside the tree (bench/outputs.py); asserts nothing.
 
     python bench/shadow.py [--rounds 6] [--requests 300]
 """
@@ -25,6 +26,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from outputs import write  # type: ignore[import-not-found]  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -85,7 +90,7 @@ def timed(url: str, bodies: list[bytes]) -> list[float]:
 
 FIRST = """
 import json, sys, time
-from lambdaserve import sample
+from lambdaserve.bundle import sample
 from lambdaserve.serving.predictor import Predictor
 from lambdaserve.serving.mirror import ShadowSwitch
 predictor = Predictor.load(sys.argv[1])
@@ -266,8 +271,7 @@ def main() -> None:
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
     args = parser.parse_args()
     result = measure(args)
-    (HERE / "shadow_results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (HERE / "shadow_results.md").write_text(markdown(result))
+    write("shadow_results", result, markdown(result))
     print(markdown(result))
 
 

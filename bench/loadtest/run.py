@@ -5,7 +5,8 @@ so in requests.
 
 Per strategy and phase: requests, p50/p95/p99 latency of the answered (2xx) requests, requests
 per second, cold starts (init or restore), throttles (the template's mapped 503) and any other
-5xx. Writes bench/loadtest/results.json, results.md and results.png (latency and in-flight
+5xx. Writes loadtest_results.json, .md and .png
+outside the tree (bench/outputs.py) (latency and in-flight
 requests over time). A benchmark: it asserts nothing, and reports what it saw.
 
     python bench/loadtest/run.py [--strategies none,provisioned,snapstart] [--url URL ...]
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from outputs import results_dir, write  # type: ignore[import-not-found]  # noqa: E402
 from report import markdown, plot, total_seconds  # type: ignore[import-not-found]  # noqa: E402
 
 ROOT = HERE.parents[1]
@@ -192,7 +194,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--url", help="an already running stack (one strategy, named by --strategies)"
     )
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument(
+        "--out", type=Path, default=results_dir(), help="where the plot goes (outside the tree)"
+    )
     parser.add_argument("--users", type=int, default=2)
     parser.add_argument("--user-rps", type=float, default=4)
     parser.add_argument("--ramp-x", type=float, default=8)
@@ -231,9 +235,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     public = {s: {k: v for k, v in r.items() if k != "series"} for s, r in results.items()}
     profile = {k: v for k, v in vars(args).items() if k not in ("out", "build_dir", "url")}
     report = {"profile": profile, "strategies": public, "figures": summary}
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "results.md").write_text(markdown(public, summary, args))
-    plot(results, args, args.out / "results.png")
+    write("loadtest_results", report, markdown(public, summary, args))
+    plot(results, args, args.out / "loadtest_results.png")
     print(markdown(public, summary, args))
     return report
 

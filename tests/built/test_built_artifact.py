@@ -412,3 +412,19 @@ def test_the_built_handler_scores_a_mirrored_request_as_a_shadow(
     record = json.loads(line.split("] ", 1)[1])
     assert record["shadow"]["predictions"] == record["live"]["predictions"]  # the same model
     assert '"_aws"' not in result.logs  # a shadow counts in no business metric
+
+
+def test_invoke_builds_the_api_gateway_event_from_a_request_body(sam_build: Path) -> None:
+    """Issue 26 #19: `invoke --body FILE` instead of an event built by hand."""
+    body = ROOT / "examples" / "predict-body.json"
+    result = CliRunner(mix_stderr=False).invoke(
+        main, ["invoke", "--build-dir", str(sam_build), "--body", str(body)]
+    )
+    assert result.exit_code == 0, result.output
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200, response["body"]
+    sent = json.loads(body.read_text())["instances"]
+    assert len(json.loads(response["body"])["predictions"]) == len(sent)
+    neither = CliRunner(mix_stderr=False).invoke(main, ["invoke", "--build-dir", str(sam_build)])
+    assert neither.exit_code == 2
+    assert "--event FILE" in neither.stderr

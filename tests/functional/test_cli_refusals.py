@@ -3,6 +3,7 @@ unknown versions, models, stacks, buckets, functions, and no region at all. Neve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,3 +98,40 @@ def test_no_region_anywhere_is_one_line(
     result = CliRunner(mix_stderr=False).invoke(main, ["--stack", "s", *args])
     line = _refused_in_one_line(result, 1)
     assert line.startswith("Error: no AWS region: pass --region, set AWS_REGION"), line
+
+
+def test_the_region_comes_from_aws_region_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 26 #1: boto3 never reads AWS_REGION; the README's `export AWS_REGION=...` must
+    still decide where the first deploy goes."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    said = CliRunner(mix_stderr=False).invoke(main, ["region", "--json"])
+    assert said.exit_code == 0, said.stderr
+    assert json.loads(said.stdout) == {"region": "eu-west-1", "source": "AWS_REGION"}
+    flagged = CliRunner(mix_stderr=False).invoke(main, ["--region", "ap-south-1", "region"])
+    assert flagged.stdout.strip() == "ap-south-1"  # the flag beats the environment
+
+
+def test_the_region_comes_from_the_profile_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config"
+    config.write_text("[profile shop]\nregion = eu-central-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "shop")
+    said = CliRunner(mix_stderr=False).invoke(main, ["region", "--json"])
+    assert said.exit_code == 0, said.stderr
+    assert json.loads(said.stdout) == {"region": "eu-central-1", "source": "the profile (shop)"}
+
+
+def test_a_synchronous_invoke_outwaits_the_function_and_is_never_retried() -> None:
+    """Issue 26 #5: botocore's 60 s read timeout and its retries ran a 62 s monitor five times."""
+    client = Services(region="us-east-1").invoke_client()
+    config = client.meta.config
+    assert config.read_timeout > 900  # Lambda's longest function timeout
+    assert config.retries["total_max_attempts"] == 1

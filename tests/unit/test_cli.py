@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import joblib
 import numpy as np
 import pytest
@@ -13,7 +16,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from lambdaserve.bundle import sample
+from lambdaserve.cli.batch import failure_line
+from lambdaserve.cli.context import JSON_SHAPES
+from lambdaserve.cli.local import example_body
 from lambdaserve.cli.main import main
+from lambdaserve.cli.rollout import rolled_back_line
 from lambdaserve.serving.predictor import Predictor
 
 
@@ -135,3 +142,91 @@ def test_local_up_refuses_an_api_key_api_gateway_would_not_accept(tmp_path: Path
     )
     assert result.exit_code == 2
     assert "API_KEY" in result.output
+
+
+def _commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            yield from _commands(command, path + " ")
+        else:
+            yield path, command
+
+
+def test_every_command_that_prints_json_states_its_shape_once() -> None:
+    """The docs' reference page is generated from JSON_SHAPES: a command with --json and no
+    shape there would be an undocumented contract."""
+    with_json = {
+        path
+        for path, command in _commands(main)
+        if any(isinstance(p, click.Option) and "--json" in p.opts for p in command.params)
+    }
+    assert with_json == set(JSON_SHAPES)
+
+
+def test_sample_data_holds_only_what_the_model_takes_unless_the_label_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    """Issue 26 #10: the label column made /predict refuse the rows as an unknown feature."""
+    plain, labelled = tmp_path / "plain.csv", tmp_path / "labelled.csv"
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["sample", "data", "--out", str(plain), "--rows", "5"]).exit_code == 0
+    )
+    args = ["sample", "data", "--out", str(labelled), "--rows", "5", "--with-label"]
+    said = runner.invoke(main, args)
+    assert "with their label bought_7d" in said.output
+    with plain.open() as fh:
+        assert next(csv.reader(fh)) == sample.FEATURE_NAMES
+    with labelled.open() as fh:
+        assert next(csv.reader(fh)) == [*sample.FEATURE_NAMES, "bought_7d"]
+
+
+def test_a_judged_rollback_names_its_failing_checks_and_their_figures() -> None:
+    """Issue 26 #8: the reason was only in `history --json`."""
+    verdict = {
+        "verdict": "fail",
+        "summary": "input_drift 1 > 0",
+        "checks": [
+            {"name": "errors", "status": "pass", "value": 0.0, "threshold": 0.01, "detail": ""},
+            {
+                "name": "input_drift",
+                "status": "fail",
+                "value": 1,
+                "threshold": 0,
+                "detail": "drifted features: texture (missing rate 39.5% vs 12.7%)",
+            },
+        ],
+    }
+    line = rolled_back_line({"canary": "7", "last_verdict": verdict})
+    assert line == (
+        "the judge rolled canary version 7 back: input_drift: 1 > 0 "
+        "(drifted features: texture (missing rate 39.5% vs 12.7%))"
+    )
+
+
+def test_a_failed_batch_run_says_the_failing_steps_message_not_its_stack_trace() -> None:
+    """Issue 26 #9: a plan refused for a missing column printed the Lambda error's JSON and
+    "see its manifest", and no manifest existed."""
+    cause = json.dumps(
+        {
+            "errorType": "BatchInputError",
+            "errorMessage": "in/a.csv: the header lacks the model's required columns ['device']",
+            "stackTrace": ['  File "/var/task/app.py", line 40, in lambda_handler\n'],
+        }
+    )
+    report = {"status": "FAILED", "rows_in": None, "manifest": "s3://b/out/_manifest.json"}
+    line = failure_line({**report, "error": "BatchInputError", "cause": cause})
+    assert line == (
+        "the batch run ended FAILED: in/a.csv: the header lacks the model's required columns "
+        "['device']"
+    )
+
+
+def test_local_up_with_a_bundle_prints_a_body_that_bundle_accepts(tmp_path: Path) -> None:
+    """Issue 26 #11: the sample's example body answered 422 for the user's own model."""
+    model, spec, sample_csv = _user_model(tmp_path)
+    assert _bundle(model, spec, sample_csv, tmp_path / "bundle", "--name", "buyers").exit_code == 0
+    body = json.loads(example_body(tmp_path / "bundle", tmp_path).read_text())
+    predictor = Predictor.load(tmp_path / "bundle")
+    assert len(predictor.predict(predictor.parse(body))["predictions"]) == len(body["instances"])

@@ -4,6 +4,7 @@ the shifted features on a Black-Friday mix, and no verdict where none is possibl
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from lambdaserve.bundle import sample
 from lambdaserve.monitor import drift
-from lambdaserve.monitor.report import render
+from lambdaserve.monitor.report import LABEL_FONT, plot, render
 from lambdaserve.monitor.window import MonitorError, add_record, parse_window
 from lambdaserve.serving.capture import DataCapture, capture_records
 from lambdaserve.serving.predictor import Predictor
@@ -154,3 +155,42 @@ def test_the_report_is_one_page_with_a_plot_per_feature(predictor: Predictor) ->
     assert page.count("<svg") == len(result["features"]) + 1  # and the prediction's
     assert "<script>" not in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_a_feature_that_drifted_through_its_missing_rate_says_so_not_its_psi(
+    predictor: Predictor,
+) -> None:
+    """Issue 26 #13: the report showed "PSI 0.009 - drift" for a missing-rate drift."""
+    records, _ = sample.generate(2000, 109)
+    for record in records[::2]:  # half the offers gone at random: the rest keep their shape
+        record.pop("discount_pct", None)
+    result = drift.compare(predictor.manifest.baseline_profile, window_of(predictor, records))
+    discount = next(f for f in result["features"] if f["name"] == "discount_pct")
+    assert (discount["status"], discount["decided_by"]) == ("drift", "missing_rate")
+    assert discount["reason"] == (
+        f"missing rate {discount['missing_rate']:.1%} vs {discount['baseline_missing_rate']:.1%}"
+    )
+    assert discount["value"] < drift.Thresholds().psi_drift  # the PSI alone would not drift
+    page = render({**result, "model": "m", "version": "1", "window": {"start": "a", "end": "b"}})
+    row = page[page.index("<td>discount_pct</td>") :].split("</tr>")[0]
+    assert discount["reason"] in row
+    ok = next(f for f in result["features"] if f["status"] == "ok")
+    assert ok["decided_by"] == ok["measure"]
+
+
+@pytest.mark.parametrize("bins", [3, 11, 30, 80])
+def test_axis_labels_never_overlap_whatever_the_number_of_bins(bins: int) -> None:
+    """Issue 26 #14: written at 45 degrees, neighbouring labels stand a line of text apart
+    across their baselines, and only every k-th is written where bins are many."""
+    import re
+
+    labels = [f"{i * 1.37:.3g}-{(i + 1) * 1.37:.3g}" for i in range(bins)]
+    shares = [1 / bins] * bins
+    svg = plot(
+        {"name": "x", "status": "ok", "labels": labels, "baseline": shares, "current": shares}
+    )
+    xs = [float(x) for x in re.findall(r'<text x="([\d.]+)"[^>]*rotate\(-45', svg)]
+    assert xs, svg[:300]
+    gaps = [b - a for a, b in itertools.pairwise(xs)]
+    assert all(gap * 0.7071 >= LABEL_FONT for gap in gaps), (bins, min(gaps))
+    assert len(xs) >= min(bins, 10)  # thinned, not dropped: at least ten stay readable

@@ -45,7 +45,7 @@ def cause_of(report: dict[str, Any]) -> str:
     return cause or str(report.get("error") or "no cause recorded")
 
 
-def _failure_line(report: dict[str, Any]) -> str:
+def failure_line(report: dict[str, Any]) -> str:
     """The one line of a run that did not complete; its manifest named only if it has one."""
     line = f"the batch run ended {report['status']}: {cause_of(report)}"
     if report.get("rows_in") is not None:
@@ -65,7 +65,7 @@ def _runs(ctx: click.Context) -> BatchRuns:
 def _finish(report: dict[str, Any], as_json: bool) -> None:
     emit(report, as_json, _text)
     if report["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
-        raise BatchRunFailedError(_failure_line(report))
+        raise BatchRunFailedError(failure_line(report))
 
 
 @click.group("batch")

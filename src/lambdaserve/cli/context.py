@@ -316,7 +316,72 @@ class Commands(click.Group):
             raise refused(exc) from None
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="print JSON (shape in README)")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="print JSON (docs: Reference, Exit codes and --json)"
+)
+
+_ALIAS = '`{"alias", "version", "weights": {"VERSION": share}}` (where the alias points now)'
+_VERSION = (
+    '`{"name", "version", "sha256", "created_at", "published_at", "published_by", '
+    '"metrics": {..}, "layer_arn"}`'
+)
+_ROLLOUT = (
+    '`{"model", "model_version", "stable", "canary", "state": "running"|"promoted"|'
+    '"rolled_back", "steps", "step", "step_started", "interval_s", "last_verdict", "verdicts"}`'
+)
+_SHADOW = (
+    '`{"state": "running"|"stopped", "function_version", "live_version", "model", '
+    '"model_version", "percent", "started", "stopped", "by", "verification"}`'
+)
+_BATCH = (
+    '`{"execution_arn", "status", "rows_in", "rows_scored", "rows_rejected", "parts", '
+    '"outputs": [uri], "rejects": [uri], "manifest", "error", "cause"}`'
+)
+# What each command prints with --json: the one statement of the shapes (the docs' reference
+# page is generated from it; a test holds every --json command to an entry).
+JSON_SHAPES: dict[str, str] = {
+    "publish": _VERSION,
+    "versions": f"a list of {_VERSION}, oldest first",
+    "show": "the version's manifest (docs: Bundling)",
+    "deploy": f"{_ALIAS}; with --steps or --resume: {_ROLLOUT}",
+    "promote": _ALIAS,
+    "rollback": _ALIAS,
+    "status": (
+        '`{"function", "alias", "versions": [{"version", "weight", "model": {"name", "version", '
+        '"sha256"}, "layers": [arn]}], "rollout": null or the rollout of deploy --steps}`, the '
+        "primary version first"
+    ),
+    "history": (
+        '`[{"time", "caller", "function", "alias", "from": {"version", "weights"}, "to": '
+        '{"version", "weights"}, "model_version", "reason", "verification": {"status", "key"}, '
+        '"judge": {..}}]`, oldest first'
+    ),
+    "capacity": (
+        '`{"function", "alias", "strategy", "reserved_concurrency", "provisioned": {..} or '
+        'null, "autoscaling": {..} or null}`'
+    ),
+    "endpoint": '`{"url", "api_key"}`',
+    "region": '`{"region", "source": "--region"|"AWS_REGION"|"AWS_DEFAULT_REGION"|"the profile"}`',
+    "batch score": _BATCH,
+    "batch status": _BATCH,
+    "monitor run": (
+        '`[{"model", "version", "window": {"start", "end"}, "rows", "status": "ok"|"drift"|'
+        '"insufficient_data"|"no_baseline", "features": [{"name", "measure", "value", "status", '
+        '"missing_rate", "baseline_missing_rate", "out_of_range_rate", "decided_by", "reason"}], '
+        '"prediction": {as a feature} or null, "report_uri"}]`: always an array, one result per '
+        "model version (two during a canary)"
+    ),
+    "shadow start": _SHADOW,
+    "shadow status": _SHADOW,
+    "shadow stop": _SHADOW,
+    "shadow report": (
+        '`{"shadow": {as shadow status}, "verdict": "agree"|"disagree"|"insufficient_data", '
+        '"requests", "rows", "refused_rows", "agreement", "class_mix" or "scale", '
+        '"probability_diff"|"prediction_diff": {"mean", "p99", "max"}, "latency_ms": {"live", '
+        '"shadow": {"p50", "p99"}}, "latency_ratio_p50", "thresholds"}`'
+    ),
+    "shadow promote": f"{_ALIAS}; with --steps: {_ROLLOUT}",
+}
 insecure_option = click.option(
     "--insecure-skip-verify",
     is_flag=True,

@@ -231,10 +231,11 @@ def _event_of(event_file: Path | None, body_file: Path | None, path: str) -> dic
     """The event file as it is, or the REST proxy event of POST `path` with the body."""
     from lambdaserve.serving.rest_event import rest_event
 
-    if event_file is not None:
+    if body_file is None:
+        if event_file is None:
+            raise click.UsageError("give --event FILE or --body FILE")
         event: dict[str, Any] = json.loads(event_file.read_text(encoding="utf-8"))
         return event
-    assert body_file is not None
     headers = {"Content-Type": ["application/json"], "Accept": ["application/json"]}
     return rest_event(
         "POST", path, headers, body_file.read_bytes(), stage="Prod", source_ip="127.0.0.1"

@@ -20,7 +20,7 @@ MARK = {"ok": "ok", "warn": "warn", "drift": "DRIFT"}
 
 def _text(results: list[dict[str, Any]]) -> str:
     if not results:
-        return "no captured rows in the window (is capture on? see README, Monitoring)"
+        return "no captured rows in the window (is capture on? docs: Monitoring)"
     lines = []
     for r in results:
         window = r["window"]

@@ -117,7 +117,7 @@ def deploy(
     judging: RolloutOptions,
 ) -> None:
     """Verify a published model, pin it in a new function version, validate it, move the
-    alias. With --steps, the canary judge moves it on step by step (README: Releasing)."""
+    alias. With --steps, the canary judge moves it on step by step (docs: Releases)."""
     services = services_of(ctx)
     if judging.judged:
         release = Release(name, version, canary, reason, insecure_skip_verify)

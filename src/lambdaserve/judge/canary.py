@@ -170,7 +170,9 @@ def _own_baseline(canary: VersionEvidence, s: JudgeSettings) -> list[dict[str, A
     if verdict["status"] == "insufficient_data":
         return [_check("baseline", "wait", verdict["rows"], s.min_rows, "too few captured rows")]
     prediction = verdict["prediction"]
-    drifted = [f["name"] for f in verdict["features"] if f["status"] == "drift"]
+    drifted = [
+        f"{f['name']} ({f['reason']})" for f in verdict["features"] if f["status"] == "drift"
+    ]
     return [
         _check(
             "output_vs_baseline",

@@ -160,6 +160,15 @@ class FeatureDrift:
     baseline: list[float]  # shares per bin (or category), for the report's plot
     current: list[float]
     labels: list[str]
+    # What decided the status, and its figure in words: the distribution's measure, or a
+    # missing or out-of-range rate that moved while the measure stayed quiet.
+    decided_by: str = ""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.decided_by:
+            self.decided_by = self.measure
+            self.reason = f"{self.measure.upper()} {self.value:.3f}"
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -230,12 +239,19 @@ def missing_moved(baseline: float, current: float, rows: int, t: Thresholds) -> 
 
 
 def _verdict(drift: FeatureDrift, t: Thresholds, rows: int) -> FeatureDrift:
-    """A feature drifts on its measure, or when its missing or out-of-range rate moves."""
-    if (
-        missing_moved(drift.baseline_missing_rate, drift.missing_rate, rows, t)
-        or drift.out_of_range_rate >= t.out_of_range_drift
-    ):
-        drift.status = "drift"
+    """A feature drifts on its measure, or when its missing or out-of-range rate moves; the
+    verdict names what decided it (a report must not say "PSI 0.009: drift")."""
+    if drift.status == "drift":
+        return drift
+    if missing_moved(drift.baseline_missing_rate, drift.missing_rate, rows, t):
+        drift.status, drift.decided_by = "drift", "missing_rate"
+        drift.reason = f"missing rate {drift.missing_rate:.1%} vs {drift.baseline_missing_rate:.1%}"
+    elif drift.out_of_range_rate >= t.out_of_range_drift:
+        drift.status, drift.decided_by = "drift", "out_of_range"
+        drift.reason = (
+            f"out of the baseline's range {drift.out_of_range_rate:.1%} "
+            f"(at most {t.out_of_range_drift:.0%})"
+        )
     return drift
 
 

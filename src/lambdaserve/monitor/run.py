@@ -133,6 +133,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "missing_rate",
         "baseline_missing_rate",
         "out_of_range_rate",
+        "decided_by",
+        "reason",
     )
     prediction = result.get("prediction")
     return {
