@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from lambdaserve.bundle.make import BundleError
+from lambdaserve.cli.context import emit, json_option
 from lambdaserve.manifest import ManifestError
 
 _FAILURES = (BundleError, ManifestError, OSError)
@@ -28,6 +29,22 @@ def _summary(manifest: Any, out: Path) -> str:
         + f"{len(manifest.golden_examples)} golden examples recorded\n"
         + _engine_line(manifest)
     )
+
+
+def bundled(manifest: Any, out: Path) -> dict[str, Any]:
+    """The `--json` shape of what bundle and sample train wrote."""
+    return {
+        "out": str(out),
+        "name": manifest.name,
+        "estimator": manifest.estimator,
+        "task": manifest.task,
+        "features": len(manifest.features),
+        "sha256": manifest.sha256,
+        "metrics": manifest.metrics,
+        "golden_examples": len(manifest.golden_examples),
+        "engine": manifest.engine,
+        "parity": manifest.parity,
+    }
 
 
 def _engine_line(manifest: Any) -> str:
@@ -67,7 +84,8 @@ def sample() -> None:
     show_default=True,
     help="onnx: the recipe that converts (categories as codes), proven and bundled for ONNX",
 )
-def sample_train(out: Path, rows: int, seed: int, engine: str) -> None:
+@json_option
+def sample_train(out: Path, rows: int, seed: int, engine: str, as_json: bool) -> None:
     """Train the sample model on seeded synthetic data and write its bundle."""
     from lambdaserve.bundle import sample as sample_model
     from lambdaserve.bundle.make import BundleError
@@ -76,7 +94,7 @@ def sample_train(out: Path, rows: int, seed: int, engine: str) -> None:
         manifest = sample_model.train(out, rows=rows, seed=seed, engine=engine)
     except BundleError as exc:
         _fail(str(exc))
-    click.echo(_summary(manifest, out))
+    emit(bundled(manifest, out), as_json, lambda _: _summary(manifest, out))
 
 
 @sample.command("data")
@@ -137,6 +155,7 @@ def sample_data(out: Path, rows: int, seed: int, with_label: bool) -> None:
     is_flag=True,
     help="the model was fitted on category codes (lambdaserve.serving.engines.category_codes)",
 )
+@json_option
 def bundle_cmd(
     model_file: Path,
     name: str,
@@ -146,6 +165,7 @@ def bundle_cmd(
     metrics: tuple[str, ...],
     engine: str,
     category_codes: bool,
+    as_json: bool,
 ) -> None:
     """Bundle your own fitted estimator (a joblib file) with its feature spec."""
     from lambdaserve.bundle.make import (
@@ -179,7 +199,7 @@ def bundle_cmd(
         )
     except _FAILURES as exc:
         _fail(str(exc))
-    click.echo(_summary(manifest, out))
+    emit(bundled(manifest, out), as_json, lambda _: _summary(manifest, out))
 
 
 COMMANDS = [sample, bundle_cmd]

@@ -339,7 +339,13 @@ _BATCH = (
 )
 # What each command prints with --json: the one statement of the shapes (the docs' reference
 # page is generated from it; a test holds every --json command to an entry).
+_BUNDLED = (
+    '`{"out", "name", "estimator", "task", "features", "sha256", "metrics": {..}, '
+    '"golden_examples", "engine": "sklearn"|"onnx", "parity": {..} or null}`'
+)
 JSON_SHAPES: dict[str, str] = {
+    "bundle": _BUNDLED,
+    "sample train": _BUNDLED,
     "publish": _VERSION,
     "versions": f"a list of {_VERSION}, oldest first",
     "show": "the version's manifest (docs: Bundling)",
