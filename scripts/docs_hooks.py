@@ -55,7 +55,7 @@ def exit_codes() -> str:
 
 def json_shapes() -> str:
     """Each command's `--json` output, from the shapes the CLI states for itself."""
-    from lambdaserve.cli.context import JSON_SHAPES
+    from lambdaserve.cli.output import JSON_SHAPES
 
     rows = ["| command | `--json` prints |", "|---|---|"]
     rows += [f"| `lambdaserve {cmd}` | {_cell(shape)} |" for cmd, shape in JSON_SHAPES.items()]

@@ -17,9 +17,9 @@ from sklearn.preprocessing import OneHotEncoder
 
 from lambdaserve.bundle import sample
 from lambdaserve.cli.batch import failure_line
-from lambdaserve.cli.context import JSON_SHAPES
 from lambdaserve.cli.local import example_body
 from lambdaserve.cli.main import main
+from lambdaserve.cli.output import JSON_SHAPES
 from lambdaserve.cli.rollout import rolled_back_line
 from lambdaserve.serving.predictor import Predictor
 

@@ -12,7 +12,9 @@ from lambdaserve.batch.errors import BatchRunFailedError
 from lambdaserve.batch.io import BatchInputError
 from lambdaserve.batch.job import Job
 from lambdaserve.batch.runs import BatchRuns
-from lambdaserve.cli.context import emit, insecure_option, json_option, run, services_of
+from lambdaserve.cli.context import insecure_option, services_of
+from lambdaserve.cli.exit_codes import run
+from lambdaserve.cli.output import emit, json_option
 from lambdaserve.release.function_versions import VersionPublisher
 from lambdaserve.release.trust_gate import TrustGate
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from lambdaserve.bundle.make import BundleError
-from lambdaserve.cli.context import emit, json_option
+from lambdaserve.cli.output import emit, json_option
 from lambdaserve.manifest import ManifestError
 
 _FAILURES = (BundleError, ManifestError, OSError)

@@ -10,8 +10,9 @@ import click
 from botocore.exceptions import ClientError
 
 from lambdaserve.alias import AliasState
-from lambdaserve.cli.context import emit, json_option, services_of, shares_text
+from lambdaserve.cli.context import services_of
 from lambdaserve.cli.exit_codes import CapacityNotReadyError
+from lambdaserve.cli.output import emit, json_option, shares_text
 from lambdaserve.release.errors import CanaryInProgressError
 from lambdaserve.release.handover import NOT_FOUND, provisioned_config
 

@@ -4,12 +4,9 @@ codes and one-line reasons (one table)."""
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -17,14 +14,10 @@ from typing import TYPE_CHECKING, Any
 import click
 from botocore.exceptions import ClientError
 
-from lambdaserve.alias import AliasState
 from lambdaserve.cli.exit_codes import (
-    FAILURES,
     NO_REGION,
     NoRegionGivenError,
     NoStackError,
-    exit_code_of,
-    reason_of,
 )
 from lambdaserve.registry.store import Registry
 from lambdaserve.registry.trust import KEY_ENV, resolve_signing_key
@@ -214,26 +207,6 @@ STACK_OUTPUTS = frozenset(
 )
 
 
-def shares_text(state: AliasState) -> str:
-    """Where an alias sends traffic, for people: `version 2 (90%), version 3 (10%, canary)`."""
-    shares = state.shares()
-    if not state.weights:
-        return f"version {state.version} (100%)"
-    parts = [f"version {state.version} ({shares[state.version]:.0%})"]
-    parts += [f"version {v} ({w:.0%}, canary)" for v, w in state.weights.items()]
-    return ", ".join(parts)
-
-
-def alias_text(alias: str, state: AliasState) -> str:
-    """`live: version 2 (90%), version 3 (10%, canary)`."""
-    return f"{alias}: {shares_text(state)}"
-
-
-def alias_result(alias: str, state: AliasState) -> dict[str, Any]:
-    """The `--json` shape of every command that moves an alias: `{alias, version, weights}`."""
-    return {"alias": alias, **state.to_dict()}
-
-
 # Lambda runs a function for at most 900 s: a synchronous Invoke is answered before this.
 INVOKE_READ_TIMEOUT_S = 910
 
@@ -254,29 +227,6 @@ def region_source(flag: str | None, env: Mapping[str, str] = os.environ) -> str:
     return f"the profile ({env.get('AWS_PROFILE') or 'default'})"
 
 
-@contextmanager
-def ticking(what: str, every_s: float = 30.0) -> Iterator[None]:
-    """While a long call runs, say on stderr every `every_s` that it still does."""
-    done = threading.Event()
-    started = time.monotonic()
-
-    def tick() -> None:
-        while not done.wait(every_s):
-            click.echo(f"{what}: still running after {time.monotonic() - started:.0f} s", err=True)
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
-def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    click.echo(json.dumps(data, indent=2) if as_json else text(data))
-
-
 def services_of(ctx: click.Context) -> Services:
     services = ctx.find_object(Services)
     if services is None:  # main() always puts one there
@@ -284,110 +234,6 @@ def services_of(ctx: click.Context) -> Services:
     return services
 
 
-class Refused(click.ClickException):
-    """A failure on its way out: one line on stderr and the table's exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def refused(exc: BaseException) -> Refused:
-    """The failure as click reports it: its one line and its code from the one table."""
-    return Refused(reason_of(exc), exit_code_of(exc))
-
-
-def run(fn: Callable[[], Any]) -> Any:
-    """Call fn; a failure the table knows becomes its one line and exit code."""
-    try:
-        return fn()
-    except FAILURES as exc:
-        raise refused(exc) from None
-
-
-class Commands(click.Group):
-    """The `lambdaserve` group: whatever a command raises that the exit-code table knows ends
-    as one line and its code, never a traceback, wherever in the command it was raised."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except FAILURES as exc:
-            raise refused(exc) from None
-
-
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="print JSON (docs: Reference, Exit codes and --json)"
-)
-
-_ALIAS = '`{"alias", "version", "weights": {"VERSION": share}}` (where the alias points now)'
-_VERSION = (
-    '`{"name", "version", "sha256", "created_at", "published_at", "published_by", '
-    '"metrics": {..}, "layer_arn"}`'
-)
-_ROLLOUT = (
-    '`{"model", "model_version", "stable", "canary", "state": "running"|"promoted"|'
-    '"rolled_back", "steps", "step", "step_started", "interval_s", "last_verdict", "verdicts"}`'
-)
-_SHADOW = (
-    '`{"state": "running"|"stopped", "function_version", "live_version", "model", '
-    '"model_version", "percent", "started", "stopped", "by", "verification"}`'
-)
-_BATCH = (
-    '`{"execution_arn", "status", "rows_in", "rows_scored", "rows_rejected", "parts", '
-    '"outputs": [uri], "rejects": [uri], "manifest", "error", "cause"}`'
-)
-# What each command prints with --json: the one statement of the shapes (the docs' reference
-# page is generated from it; a test holds every --json command to an entry).
-_BUNDLED = (
-    '`{"out", "name", "estimator", "task", "features", "sha256", "metrics": {..}, '
-    '"golden_examples", "engine": "sklearn"|"onnx", "parity": {..} or null}`'
-)
-JSON_SHAPES: dict[str, str] = {
-    "bundle": _BUNDLED,
-    "sample train": _BUNDLED,
-    "publish": _VERSION,
-    "versions": f"a list of {_VERSION}, oldest first",
-    "show": "the version's manifest (docs: Bundling)",
-    "deploy": f"{_ALIAS}; with --steps or --resume: {_ROLLOUT}",
-    "promote": _ALIAS,
-    "rollback": _ALIAS,
-    "status": (
-        '`{"function", "alias", "versions": [{"version", "weight", "model": {"name", "version", '
-        '"sha256"}, "layers": [arn]}], "rollout": null or the rollout of deploy --steps}`, the '
-        "primary version first"
-    ),
-    "history": (
-        '`[{"time", "caller", "function", "alias", "from": {"version", "weights"}, "to": '
-        '{"version", "weights"}, "model_version", "reason", "verification": {"status", "key"}, '
-        '"judge": {..}}]`, oldest first'
-    ),
-    "capacity": (
-        '`{"function", "alias", "strategy", "reserved_concurrency", "provisioned": {..} or '
-        'null, "autoscaling": {..} or null}`'
-    ),
-    "endpoint": '`{"url", "api_key"}`',
-    "region": '`{"region", "source": "--region"|"AWS_REGION"|"AWS_DEFAULT_REGION"|"the profile"}`',
-    "batch score": _BATCH,
-    "batch status": _BATCH,
-    "monitor run": (
-        '`[{"model", "version", "window": {"start", "end"}, "rows", "status": "ok"|"drift"|'
-        '"insufficient_data"|"no_baseline", "features": [{"name", "measure", "value", "status", '
-        '"missing_rate", "baseline_missing_rate", "out_of_range_rate", "decided_by", "reason"}], '
-        '"prediction": {as a feature} or null, "report_uri"}]`: always an array, one result per '
-        "model version (two during a canary)"
-    ),
-    "shadow start": _SHADOW,
-    "shadow status": _SHADOW,
-    "shadow stop": _SHADOW,
-    "shadow report": (
-        '`{"shadow": {as shadow status}, "verdict": "agree"|"disagree"|"insufficient_data", '
-        '"requests", "rows", "refused_rows", "agreement", "class_mix" or "scale", '
-        '"probability_diff"|"prediction_diff": {"mean", "p99", "max"}, "latency_ms": {"live", '
-        '"shadow": {"p50", "p99"}}, "latency_ratio_p50", "thresholds"}`'
-    ),
-    "shadow promote": f"{_ALIAS}; with --steps: {_ROLLOUT}",
-}
 insecure_option = click.option(
     "--insecure-skip-verify",
     is_flag=True,

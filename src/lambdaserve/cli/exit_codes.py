@@ -1,13 +1,16 @@
-"""The one table of exit codes, and how any failure becomes one line and its code.
+"""The one table of exit codes, and how any failure becomes one line and its code (`Commands`,
+the group every command runs in, and `run`).
 
 Every command ends in one of these; nothing else sets an exit code (click's usage errors are
 2, as click makes them). The reference page of the docs is generated from `TABLE`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import click
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -158,3 +161,35 @@ NO_REGION = (
     "no AWS region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or give your "
     "profile a region (aws configure)"
 )
+
+
+class Refused(click.ClickException):
+    """A failure on its way out: one line on stderr and the table's exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def refused(exc: BaseException) -> Refused:
+    """The failure as click reports it: its one line and its code from the one table."""
+    return Refused(reason_of(exc), exit_code_of(exc))
+
+
+def run(fn: Callable[[], Any]) -> Any:
+    """Call fn; a failure the table knows becomes its one line and exit code."""
+    try:
+        return fn()
+    except FAILURES as exc:
+        raise refused(exc) from None
+
+
+class Commands(click.Group):
+    """The `lambdaserve` group: whatever a command raises that the exit-code table knows ends
+    as one line and its code, never a traceback, wherever in the command it was raised."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FAILURES as exc:
+            raise refused(exc) from None

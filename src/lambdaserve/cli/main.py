@@ -15,9 +15,10 @@ from lambdaserve.cli import monitor as cli_monitor
 from lambdaserve.cli import release as cli_release
 from lambdaserve.cli import shadow as cli_shadow
 from lambdaserve.cli import stack as cli_stack
+from lambdaserve.cli.exit_codes import Commands
 
 
-@click.group(cls=cli_context.Commands)
+@click.group(cls=Commands)
 @click.version_option(package_name="lambdaserve")
 @cli_context.location_options
 @click.option(

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from lambdaserve.cli.context import emit, json_option, run, services_of, ticking
-from lambdaserve.cli.exit_codes import CommandError, DriftFoundError
+from lambdaserve.cli.context import services_of
+from lambdaserve.cli.exit_codes import CommandError, DriftFoundError, run
+from lambdaserve.cli.output import emit, json_option, ticking
 from lambdaserve.monitor.run import ReportStore
 from lambdaserve.monitor.window import MonitorError, parse_window
 from lambdaserve.shared.invoker import InvocationError

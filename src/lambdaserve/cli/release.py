@@ -10,16 +10,9 @@ from typing import Any
 import click
 
 from lambdaserve.alias import AliasState
-from lambdaserve.cli.context import (
-    alias_result,
-    alias_text,
-    emit,
-    insecure_option,
-    json_option,
-    run,
-    services_of,
-    shares_text,
-)
+from lambdaserve.cli.context import insecure_option, services_of
+from lambdaserve.cli.exit_codes import run
+from lambdaserve.cli.output import alias_result, alias_text, emit, json_option, shares_text
 from lambdaserve.cli.rollout import (
     Release,
     RolloutOptions,

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lambdaserve.cli.context import emit, run
-from lambdaserve.cli.exit_codes import RolledBackError
+from lambdaserve.cli.exit_codes import RolledBackError, run
+from lambdaserve.cli.output import emit
 from lambdaserve.judge.canary import JudgeSettings
 from lambdaserve.judge.evidence import Evidence
 from lambdaserve.monitor.run import registry_manifests

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from lambdaserve.cli.context import Services, emit, insecure_option, json_option, run, services_of
-from lambdaserve.cli.exit_codes import ShadowDisagreesError
+from lambdaserve.cli.context import Services, insecure_option, services_of
+from lambdaserve.cli.exit_codes import ShadowDisagreesError, run
+from lambdaserve.cli.output import emit, json_option
 from lambdaserve.cli.release import deploy
 from lambdaserve.cli.rollout import RolloutOptions, rollout_options
 from lambdaserve.judge import shadow_report

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import click
 
-from lambdaserve.cli.context import emit, json_option, region_source, run, services_of
+from lambdaserve.cli.context import region_source, services_of
+from lambdaserve.cli.exit_codes import run
+from lambdaserve.cli.output import emit, json_option
 from lambdaserve.release.live_parameters import init_parameters, template_overrides
 from lambdaserve.release.teardown import purge
 
