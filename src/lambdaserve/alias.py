@@ -31,6 +31,15 @@ class AliasState:
         """Each version's share of the alias's traffic."""
         return {self.version: 1 - sum(self.weights.values()), **self.weights}
 
+    def describe(self) -> str:
+        """For people: `version 2 (90%), version 3 (10%, canary)`."""
+        if not self.weights:
+            return f"version {self.version} (100%)"
+        shares = self.shares()
+        parts = [f"version {self.version} ({shares[self.version]:.0%})"]
+        parts += [f"version {v} ({w:.0%}, canary)" for v, w in self.weights.items()]
+        return ", ".join(parts)
+
     @classmethod
     def from_alias(cls, alias: dict[str, Any]) -> AliasState:
         """From a Lambda GetAlias / UpdateAlias answer."""

@@ -240,6 +240,12 @@ insecure_option = click.option(
     help="DANGER: serve without verifying the signature and layer (throwaway dev registries); "
     "warned and recorded in the history",
 )
+adopt_option = click.option(
+    "--adopt",
+    is_flag=True,
+    help="the alias was moved outside lambdaserve: record that move as it is, then release "
+    "from there (without it, such a release is refused)",
+)
 
 
 LOCATIONS = {  # --flag (and LAMBDASERVE_FLAG) -> what it names

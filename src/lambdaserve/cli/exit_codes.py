@@ -26,6 +26,7 @@ from lambdaserve.monitor.window import MonitorError
 from lambdaserve.registry.store import RegistryError
 from lambdaserve.registry.trust import UntrustedModelError
 from lambdaserve.release.errors import (
+    AliasDriftError,
     AlreadyServingError,
     CanaryInProgressError,
     DeployError,
@@ -92,8 +93,9 @@ TABLE: tuple[ExitCode, ...] = (
         5,
         "the alias is not in a state for this: a canary or rollout in progress, no canary "
         "to promote, nothing to roll back to, already serving it, no rollout to resume, a "
-        "shadow already running or none to act on",
+        "shadow already running or none to act on, or moved outside lambdaserve (--adopt)",
         (
+            AliasDriftError,
             CanaryInProgressError,
             NoCanaryError,
             NothingToRollBackError,

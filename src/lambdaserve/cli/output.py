@@ -58,8 +58,9 @@ JSON_SHAPES: dict[str, str] = {
     "rollback": _ALIAS,
     "status": (
         '`{"function", "alias", "versions": [{"version", "weight", "model": {"name", "version", '
-        '"sha256"}, "layers": [arn]}], "rollout": null or the rollout of deploy --steps}`, the '
-        "primary version first"
+        '"sha256"}, "layers": [arn]}], "rollout": null or the rollout of deploy --steps, '
+        '"drift": null or {"recorded", "actual", "summary"}}`: the primary version first; drift '
+        "names a move of the alias made outside lambdaserve"
     ),
     "history": (
         '`[{"time", "caller", "function", "alias", "from": {"version", "weights"}, "to": '
@@ -96,12 +97,7 @@ JSON_SHAPES: dict[str, str] = {
 
 def shares_text(state: AliasState) -> str:
     """Where an alias sends traffic, for people: `version 2 (90%), version 3 (10%, canary)`."""
-    shares = state.shares()
-    if not state.weights:
-        return f"version {state.version} (100%)"
-    parts = [f"version {state.version} ({shares[state.version]:.0%})"]
-    parts += [f"version {v} ({w:.0%}, canary)" for v, w in state.weights.items()]
-    return ", ".join(parts)
+    return state.describe()
 
 
 def alias_text(alias: str, state: AliasState) -> str:

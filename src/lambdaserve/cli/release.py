@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from lambdaserve.alias import AliasState
-from lambdaserve.cli.context import insecure_option, services_of
+from lambdaserve.cli.context import adopt_option, insecure_option, services_of
 from lambdaserve.cli.exit_codes import run
 from lambdaserve.cli.output import alias_result, alias_text, emit, json_option, shares_text
 from lambdaserve.cli.rollout import (
@@ -97,6 +97,7 @@ def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
 @rollout_options
 @json_option
 @insecure_option
+@adopt_option
 @click.pass_context
 def deploy(
     ctx: click.Context,
@@ -107,20 +108,21 @@ def deploy(
     reason: str,
     as_json: bool,
     insecure_skip_verify: bool,
+    adopt: bool,
     judging: RolloutOptions,
 ) -> None:
     """Verify a published model, pin it in a new function version, validate it, move the
     alias. With --steps, the canary judge moves it on step by step (docs: Releases)."""
     services = services_of(ctx)
     if judging.judged:
-        release = Release(name, version, canary, reason, insecure_skip_verify)
+        release = Release(name, version, canary, reason, insecure_skip_verify, adopt)
         rollout(services, release, judging, as_json)
         return
     if not (name and version):
         raise click.UsageError("deploy needs NAME VERSION")
     state = run(
         lambda: services.deployer().deploy(
-            name, version, canary, reason, insecure_skip_verify=insecure_skip_verify
+            name, version, canary, reason, insecure_skip_verify=insecure_skip_verify, adopt=adopt
         )
     )
     emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
@@ -130,12 +132,17 @@ def deploy(
 @click.option("--reason", default="")
 @json_option
 @insecure_option
+@adopt_option
 @click.pass_context
-def promote(ctx: click.Context, reason: str, as_json: bool, insecure_skip_verify: bool) -> None:
+def promote(
+    ctx: click.Context, reason: str, as_json: bool, insecure_skip_verify: bool, adopt: bool
+) -> None:
     """Verify the canary version's model again, then send all traffic to it."""
     services = services_of(ctx)
     state = run(
-        lambda: services.deployer().promote(reason, insecure_skip_verify=insecure_skip_verify)
+        lambda: services.deployer().promote(
+            reason, insecure_skip_verify=insecure_skip_verify, adopt=adopt
+        )
     )
     emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
@@ -149,7 +156,8 @@ def promote(ctx: click.Context, reason: str, as_json: bool, insecure_skip_verify
 def rollback(
     ctx: click.Context, to: str | None, reason: str, as_json: bool, insecure_skip_verify: bool
 ) -> None:
-    """Point the alias back at the previously live version, in one call."""
+    """Point the alias back at the previously live version, in one call. Where the alias was
+    moved outside lambdaserve, "previous" is the version lambdaserve last recorded."""
     services = services_of(ctx)
     state = run(
         lambda: services.deployer().rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
@@ -174,13 +182,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def history(ctx: click.Context, as_json: bool) -> None:
-    """Every alias change: when, who, from, to, model version, why."""
-    entries = run(lambda: services_of(ctx).deployer().history_entries())
+    """Every alias change: when, who, from, to, model version, why; and, on stderr, a move of
+    the alias that lambdaserve did not make."""
+    deployer = services_of(ctx).deployer()
+    entries = run(deployer.history_entries)
     emit(
         entries,
         as_json,
         lambda rows: "\n".join(_history_line(e) for e in rows) or "no deployments yet",
     )
+    drifted = run(lambda: deployer.drift(*deployer.current()))
+    if drifted:
+        click.echo(f"DRIFT: {drifted['summary']} (not in this history)", err=True)
 
 
 def _history_line(entry: dict[str, Any]) -> str:
@@ -235,6 +248,8 @@ def _status_text(status: dict[str, Any]) -> str:
         lines += [f"      layer {arn}" for arn in v["layers"]]
     if status.get("rollout"):
         lines.append("  " + rollout_text(status["rollout"]).replace("\n", "\n  "))
+    if status.get("drift"):
+        lines.append(f"  DRIFT: {status['drift']['summary']}")
     return "\n".join(lines)
 
 

@@ -146,6 +146,7 @@ class Release:
     canary: float | None
     reason: str
     insecure: bool
+    adopt: bool = False
 
 
 def rollout(services: Services, release: Release, options: RolloutOptions, as_json: bool) -> None:
@@ -174,6 +175,7 @@ def rollout(services: Services, release: Release, options: RolloutOptions, as_js
                 patience=options.patience,
                 reason=release.reason,
                 insecure_skip_verify=release.insecure,
+                adopt=release.adopt,
             )
         )
         follow = options.wait

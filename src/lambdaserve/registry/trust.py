@@ -97,7 +97,7 @@ def resolve_signing_key(
 class Verification:
     """How a model was let through, for the deployment history."""
 
-    status: Literal["verified", "skipped", "stack-sample", "previously-verified"]
+    status: Literal["verified", "skipped", "stack-sample", "previously-verified", "adopted"]
     key: str | None = None
 
     def record(self) -> dict[str, Any]:
@@ -107,6 +107,9 @@ class Verification:
 SKIPPED = Verification("skipped")
 STACK_SAMPLE = Verification("stack-sample")
 PREVIOUSLY_VERIFIED = Verification("previously-verified")
+# A version put live outside lambdaserve and taken on as it is (`deploy --adopt`): it went
+# through none of our checks.
+ADOPTED = Verification("adopted")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lambdaserve.alias import AliasState
 from lambdaserve.registry.store import Registry
 from lambdaserve.registry.trust import (
+    ADOPTED,
     PREVIOUSLY_VERIFIED,
     UNVERIFIED_MARK,
     UnverifiedVersionError,
@@ -19,6 +20,7 @@ from lambdaserve.registry.trust import (
 )
 from lambdaserve.release import live_parameters
 from lambdaserve.release.errors import (
+    AliasDriftError,
     AlreadyServingError,
     CanaryInProgressError,
     InvalidReleaseError,
@@ -104,6 +106,53 @@ class Deployer:
             self.ledger.write(ledger)
         return now, ledger
 
+    def drift(self, now: AliasState, ledger: Ledger | None) -> dict[str, Any] | None:
+        """Where the alias points, if not where lambdaserve last recorded it (a move made
+        outside lambdaserve: `aws lambda update-alias`, CloudFormation, CodeDeploy)."""
+        if ledger is None or ledger.state is None or ledger.pending is not None:
+            return None  # never moved by lambdaserve, or a change of ours in flight
+        if ledger.state == now:
+            return None
+        return {
+            "recorded": ledger.state.to_dict(),
+            "actual": now.to_dict(),
+            "summary": (
+                f"{self.alias} was moved outside lambdaserve: lambdaserve recorded "
+                f"{ledger.state.describe()}, it now sends {now.describe()}"
+            ),
+        }
+
+    def _unmoved(
+        self, now: AliasState, ledger: Ledger | None, adopt: bool
+    ) -> tuple[AliasState, Ledger | None]:
+        """Refuse (AliasDriftError) to release over a move lambdaserve did not make, unless
+        told to adopt it: then the move is recorded as it is (history and ledger) first."""
+        drifted = self.drift(now, ledger)
+        if drifted is None:
+            return now, ledger
+        if not adopt or ledger is None or ledger.state is None:
+            raise AliasDriftError(
+                f"{drifted['summary']}: `lambdaserve rollback` returns to the recorded "
+                "version; pass --adopt to release from where it points now"
+            )
+        self.progress(f"adopting it: {drifted['summary']}")
+        entry = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            "id": uuid.uuid4().hex[:8],
+            "caller": self.caller,
+            "function": self.function,
+            "alias": self.alias,
+            "from": ledger.state.to_dict(),
+            "to": now.to_dict(),
+            "model_version": function_env(self.config_of(now.version)).get("MODEL_VERSION"),
+            "reason": "adopted a move made outside lambdaserve",
+            "verification": ADOPTED.record(),
+        }
+        # No alias write: the alias is already there. The records follow it (history, SSM,
+        # the batch function, the ledger), as for a change of our own.
+        self._finish(entry, ledger, None)
+        return self.current()
+
     def history_entries(self) -> list[dict[str, Any]]:
         """Every alias change, oldest first, after finishing any interrupted one."""
         self.current()
@@ -117,12 +166,14 @@ class Deployer:
         reason: str = "",
         *,
         insecure_skip_verify: bool = False,
+        adopt: bool = False,
     ) -> AliasState:
-        """Verify the model, pin it in a new function version, validate it, move the alias."""
+        """Verify the model, pin it in a new function version, validate it, move the alias.
+        A move made outside lambdaserve is refused (AliasDriftError) unless `adopt`."""
         if canary_percent is not None and not 0 < canary_percent < 100:
             raise InvalidReleaseError("--canary is a percentage between 0 and 100 (exclusive)")
+        before, ledger = self.settled(adopt)  # refused before any verification work
         model, latest, verification = self.gate.registry_model(name, version, insecure_skip_verify)
-        before, ledger = self.settled()
         new_version = self.publisher.publish(model, latest, verification)
         if new_version == before.version:
             raise AlreadyServingError(
@@ -141,19 +192,21 @@ class Deployer:
         self._move(before, after, ledger, reason, verification, model_version=model.version)
         return after
 
-    def settled(self) -> tuple[AliasState, Ledger | None]:
-        """The alias and its ledger; CanaryInProgressError while it has a canary."""
-        now, ledger = self.current()
+    def settled(self, adopt: bool = False) -> tuple[AliasState, Ledger | None]:
+        """The alias and its ledger; CanaryInProgressError while it has a canary,
+        AliasDriftError where it was moved outside lambdaserve (unless `adopt`)."""
+        now, ledger = self._unmoved(*self.current(), adopt)
         if now.weights:
             raise CanaryInProgressError(
-                f"a canary is in progress on {self.alias} ({now.weights}): "
+                f"a canary is in progress on {self.alias} ({now.describe()}): "
                 "promote or rollback it first"
             )
         return now, ledger
 
-    def _canary(self, action: str) -> tuple[AliasState, Ledger | None, str]:
-        """The alias, its ledger and its canary version (NoCanaryError if it has none)."""
-        before, ledger = self.current()
+    def _canary(self, action: str, adopt: bool = False) -> tuple[AliasState, Ledger | None, str]:
+        """The alias, its ledger and its canary version (NoCanaryError if it has none;
+        AliasDriftError where the alias was moved outside lambdaserve, unless `adopt`)."""
+        before, ledger = self._unmoved(*self.current(), adopt)
         if not before.weights:
             raise NoCanaryError(f"no canary on {self.alias} to {action}")
         (canary,) = before.weights
@@ -175,9 +228,10 @@ class Deployer:
         *,
         insecure_skip_verify: bool = False,
         judged: dict[str, Any] | None = None,
+        adopt: bool = False,
     ) -> AliasState:
         """Verify the canary version's model again, then send all traffic to it."""
-        before, ledger, canary = self._canary("promote")
+        before, ledger, canary = self._canary("promote", adopt)
         config = self.config_of(canary)
         verification = self.gate.version(canary, config, insecure_skip_verify)
         after = AliasState(canary)
@@ -198,6 +252,9 @@ class Deployer:
         Function versions are immutable, so one verified when it went live is not verified
         again; one that went live with --insecure-skip-verify needs that flag again."""
         before, ledger = self.current()
+        drifted = self.drift(before, ledger)
+        if drifted is not None and to is None:  # "previous" is then what lambdaserve recorded
+            self.progress(f"{drifted['summary']}: back to the recorded version")
         target = to or (
             before.version if before.weights else previous_version(before, ledger, self.history)
         )
@@ -223,9 +280,14 @@ class Deployer:
 
     def status(self) -> dict[str, Any]:
         """The documented `status --json` shape: alias, weights, and each version's model."""
-        state, _ = self.current()
+        state, ledger = self.current()
         versions = describe_versions(self.lam, self.function, state)
-        return {"function": self.function, "alias": self.alias, "versions": versions}
+        return {
+            "function": self.function,
+            "alias": self.alias,
+            "versions": versions,
+            "drift": self.drift(state, ledger),
+        }
 
     def _move(
         self,

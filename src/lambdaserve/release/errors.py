@@ -28,6 +28,11 @@ class AlreadyServingError(DeployError):
     """The alias already serves what was asked for."""
 
 
+class AliasDriftError(DeployError):
+    """The alias was moved outside lambdaserve (by hand, by CloudFormation or CodeDeploy): a
+    release does not overwrite a move it did not make unless told to adopt it."""
+
+
 class ValidationFailedError(DeployError):
     """The new version did not reproduce its golden examples, or failed to answer."""
 

@@ -133,6 +133,7 @@ class Rollout:
         patience: int = 3,
         reason: str = "",
         insecure_skip_verify: bool = False,
+        adopt: bool = False,
     ) -> Plan:
         """The first step: a verified, validated deploy at the first weight."""
         state = self.deployer.deploy(
@@ -141,6 +142,7 @@ class Rollout:
             steps[0],
             reason or f"rollout {name} v{version} ({','.join(f'{s:g}' for s in steps)})",
             insecure_skip_verify=insecure_skip_verify,
+            adopt=adopt,
         )
         (canary,) = state.weights
         plan = Plan(
