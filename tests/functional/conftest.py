@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from moto import mock_aws
 from support import Account, moto_account
+
+from lambdaserve.cli.context import Services
+from lambdaserve.cli.main import main
 
 
 @pytest.fixture
@@ -21,3 +25,19 @@ def published(account: Account, sample_bundle: Path, second_bundle: Path) -> Acc
     account.registry.publish(sample_bundle, "ci")
     account.registry.publish(second_bundle, "ci")
     return account
+
+
+@pytest.fixture
+def cli(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """`lambdaserve ARGS` through click against the moto account, its function's versions
+    answered in-process; stdout and stderr apart."""
+    monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
+    monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
+    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli/main")
+
+    def invoke(*args: str) -> Result:
+        return CliRunner(mix_stderr=False).invoke(
+            main, list(args), obj=Services(invoker=account.invoker)
+        )
+
+    return invoke

@@ -10,26 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from support import Account
-
-from lambdaserve.cli.context import Services
-from lambdaserve.cli.main import main
-
-
-@pytest.fixture
-def cli(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
-    monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
-    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/drift")
-
-    def invoke(*args: str) -> Result:
-        return CliRunner(mix_stderr=False).invoke(
-            main, list(args), obj=Services(invoker=account.invoker)
-        )
-
-    return invoke
 
 
 def _doc(result: Result) -> Any:
@@ -37,6 +19,15 @@ def _doc(result: Result) -> Any:
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line in ("{", "["))
     return json.loads("\n".join(lines[start:]))
+
+
+def _released_twice(cli: Callable[..., Result], *bundles: Path) -> tuple[str, str]:
+    """Both bundles published and deployed in turn: the function versions that served."""
+    for bundle in bundles:
+        assert cli("publish", str(bundle)).exit_code == 0
+    first = _doc(cli("deploy", "retail-propensity", "1", "--json"))["version"]
+    second = _doc(cli("deploy", "retail-propensity", "2", "--json"))["version"]
+    return str(first), str(second)
 
 
 def _by_hand(account: Account, version: str, weights: dict[str, float] | None = None) -> None:
@@ -56,10 +47,7 @@ def _live(cli: Callable[..., Result]) -> dict[str, object]:
 def test_a_hand_move_is_named_refused_and_rolled_back_from(
     cli: Callable[..., Result], account: Account, sample_bundle: Path, second_bundle: Path
 ) -> None:
-    for bundle in (sample_bundle, second_bundle):
-        assert cli("publish", str(bundle)).exit_code == 0
-    first = _doc(cli("deploy", "retail-propensity", "1", "--json"))["version"]
-    second = _doc(cli("deploy", "retail-propensity", "2", "--json"))["version"]
+    first, second = _released_twice(cli, sample_bundle, second_bundle)
     assert _live(cli) == {"primary": second, "drift": None}
 
     _by_hand(account, first)
@@ -100,10 +88,7 @@ def test_a_hand_move_is_named_refused_and_rolled_back_from(
 def test_adopt_records_the_hand_move_then_releases_from_there(
     cli: Callable[..., Result], account: Account, sample_bundle: Path, second_bundle: Path
 ) -> None:
-    for bundle in (sample_bundle, second_bundle):
-        assert cli("publish", str(bundle)).exit_code == 0
-    first = _doc(cli("deploy", "retail-propensity", "1", "--json"))["version"]
-    second = _doc(cli("deploy", "retail-propensity", "2", "--json"))["version"]
+    first, second = _released_twice(cli, sample_bundle, second_bundle)
     _by_hand(account, first)
 
     adopted = cli("deploy", "retail-propensity", "2", "--canary", "10", "--adopt", "--json")

@@ -18,21 +18,12 @@ from lambdaserve.cli.main import main
 CODES = {row.code for row in TABLE}
 
 
-@pytest.fixture
-def cli(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
-    monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
-    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli/refusals")
+@pytest.fixture(autouse=True)
+def _locations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the commands below look, besides the account's bucket and function."""
     monkeypatch.setenv("LAMBDASERVE_MONITORING_BUCKET", "no-such-monitoring-bucket")
     monkeypatch.setenv("LAMBDASERVE_LOG_GROUP", "/aws/lambda/no-such-function")
     monkeypatch.setenv("LAMBDASERVE_BATCH_STATE_MACHINE", "arn:aws:states:us-east-1:1:sm:none")
-
-    def invoke(*args: str) -> Result:
-        return CliRunner(mix_stderr=False).invoke(
-            main, list(args), obj=Services(invoker=account.invoker)
-        )
-
-    return invoke
 
 
 def _refused_in_one_line(result: Result, code: int | None = None) -> str:

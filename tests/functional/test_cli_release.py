@@ -8,30 +8,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from support import Account
 
-from lambdaserve.cli.context import Services
 from lambdaserve.cli.main import main
 
 
-@pytest.fixture
-def run(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    monkeypatch.setenv("LAMBDASERVE_BUCKET", account.bucket)
-    monkeypatch.setenv("LAMBDASERVE_FUNCTION", account.function)
-    monkeypatch.setenv("LAMBDASERVE_SSM_PREFIX", "/lambdaserve/cli/main")
-
-    def invoke(*args: str) -> Result:
-        return CliRunner(mix_stderr=False).invoke(
-            main, list(args), obj=Services(invoker=account.invoker)
-        )
-
-    return invoke
-
-
 def test_publish_deploy_canary_promote_rollback_through_the_cli(
-    run: Callable[..., Result], sample_bundle: Path, second_bundle: Path
+    cli: Callable[..., Result], sample_bundle: Path, second_bundle: Path
 ) -> None:
-    cli = run
     first = cli("publish", str(sample_bundle), "--json")
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["version"] == "1"
@@ -77,8 +60,7 @@ def test_publish_deploy_canary_promote_rollback_through_the_cli(
     assert not any("{" in line for line in said)  # written for people, not Python dicts
 
 
-def test_failures_exit_non_zero_with_one_line(run: Callable[..., Result]) -> None:
-    cli = run
+def test_failures_exit_non_zero_with_one_line(cli: Callable[..., Result]) -> None:
     missing = cli("deploy", "retail-propensity", "9")
     assert missing.exit_code == 1
     assert missing.stderr.strip().splitlines() == [

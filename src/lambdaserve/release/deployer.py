@@ -136,18 +136,9 @@ class Deployer:
                 "version; pass --adopt to release from where it points now"
             )
         self.progress(f"adopting it: {drifted['summary']}")
-        entry = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            "id": uuid.uuid4().hex[:8],
-            "caller": self.caller,
-            "function": self.function,
-            "alias": self.alias,
-            "from": ledger.state.to_dict(),
-            "to": now.to_dict(),
-            "model_version": function_env(self.config_of(now.version)).get("MODEL_VERSION"),
-            "reason": "adopted a move made outside lambdaserve",
-            "verification": ADOPTED.record(),
-        }
+        served = function_env(self.config_of(now.version)).get("MODEL_VERSION")
+        entry = self._entry(ledger.state, now, "adopted a move made outside lambdaserve", ADOPTED)
+        entry["model_version"] = served
         # No alias write: the alias is already there. The records follow it (history, SSM,
         # the batch function, the ledger), as for a change of our own.
         self._finish(entry, ledger, None)
@@ -308,19 +299,10 @@ class Deployer:
         versions it gives traffic are warm first, unless not to `warm` (handover.py)."""
         if config is not None:
             model_version = function_env(config).get("MODEL_VERSION")
-        entry = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            "id": uuid.uuid4().hex[:8],
-            "caller": self.caller,
-            "function": self.function,
-            "alias": self.alias,
-            "from": before.to_dict(),
-            "to": after.to_dict(),
-            "model_version": model_version,
-            "reason": reason,
-            "verification": verification.record(),
-            **({"judge": judged} if judged else {}),
-        }
+        entry = self._entry(before, after, reason, verification)
+        entry["model_version"] = model_version
+        if judged:
+            entry["judge"] = judged
         if ledger is not None and ledger.state == before:
             known = ledger
         else:  # first change, or the alias was moved outside lambdaserve: start from the alias
@@ -336,6 +318,23 @@ class Deployer:
         )
         self._finish(entry, known, config)
         self.handover.after(warmed)
+
+    def _entry(
+        self, before: AliasState, after: AliasState, reason: str, verification: Verification
+    ) -> dict[str, Any]:
+        """A history entry of one alias change (its model version set by the caller)."""
+        return {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            "id": uuid.uuid4().hex[:8],
+            "caller": self.caller,
+            "function": self.function,
+            "alias": self.alias,
+            "from": before.to_dict(),
+            "to": after.to_dict(),
+            "model_version": None,
+            "reason": reason,
+            "verification": verification.record(),
+        }
 
     def _finish(
         self, entry: dict[str, Any], ledger: Ledger, config: dict[str, Any] | None
