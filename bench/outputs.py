@@ -56,10 +56,13 @@ def previous(name: str) -> dict[str, Any]:
     return found
 
 
-def write(name: str, figures: dict[str, Any], markdown: str | None = None) -> Path:
+def write(
+    name: str, figures: dict[str, Any], markdown: str | None = None, folder: Path | None = None
+) -> Path:
     """<name>.json (stamped) and <name>.md (with a line saying when and where) in the
-    results folder; returns the JSON's path."""
-    folder = results_dir()
+    results folder (or `folder`); returns the JSON's path."""
+    folder = folder or results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
     stamped = {
         **stamp(),
         **{k: v for k, v in figures.items() if k not in ("measured_at", "machine")},

@@ -195,7 +195,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
     parser.add_argument(
-        "--out", type=Path, default=results_dir(), help="where the plot goes (outside the tree)"
+        "--out", type=Path, default=results_dir(), help="where the results go (outside the tree)"
     )
     parser.add_argument("--users", type=int, default=2)
     parser.add_argument("--user-rps", type=float, default=4)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     public = {s: {k: v for k, v in r.items() if k != "series"} for s, r in results.items()}
     profile = {k: v for k, v in vars(args).items() if k not in ("out", "build_dir", "url")}
     report = {"profile": profile, "strategies": public, "figures": summary}
-    write("loadtest_results", report, markdown(public, summary, args))
+    write("loadtest_results", report, markdown(public, summary, args), args.out)
     plot(results, args, args.out / "loadtest_results.png")
     print(markdown(public, summary, args))
     return report
