@@ -20,7 +20,8 @@ from lambdaserve.cli.batch import failure_line
 from lambdaserve.cli.local import example_body
 from lambdaserve.cli.main import main
 from lambdaserve.cli.output import JSON_SHAPES
-from lambdaserve.cli.rollout import rolled_back_line
+from lambdaserve.cli.rollout import RolloutOptions, rolled_back_line, rollout_options
+from lambdaserve.judge.canary import JudgeSettings
 from lambdaserve.serving.predictor import Predictor
 
 
@@ -230,3 +231,25 @@ def test_local_up_with_a_bundle_prints_a_body_that_bundle_accepts(tmp_path: Path
     body = json.loads(example_body(tmp_path / "bundle", tmp_path).read_text())
     predictor = Predictor.load(tmp_path / "bundle")
     assert len(predictor.predict(predictor.parse(body))["predictions"]) == len(body["instances"])
+
+
+def test_options_handed_on_by_another_command_win_over_clicks_defaults() -> None:
+    """`shadow promote` invokes deploy with its own judging options; click fills in deploy's
+    defaults beside them (the e2e run failed on 'multiple values for judging')."""
+    seen: list[RolloutOptions] = []
+
+    @click.command()
+    @rollout_options
+    def deploy_like(judging: RolloutOptions) -> None:
+        seen.append(judging)
+
+    @click.command()
+    @click.pass_context
+    def promote_like(ctx: click.Context) -> None:
+        ctx.invoke(
+            deploy_like, judging=RolloutOptions("10,100", "1m", True, False, 2, JudgeSettings())
+        )
+
+    result = CliRunner().invoke(promote_like, [])
+    assert result.exit_code == 0, result.output
+    assert (seen[0].steps, seen[0].interval, seen[0].patience) == ("10,100", "1m", 2)

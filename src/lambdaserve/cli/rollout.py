@@ -71,7 +71,10 @@ def rollout_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             patience=kwargs.pop("patience"),
             judge=judge,
         )
-        return fn(*args, judging=chosen, **kwargs)
+        # Another command handing its own options on (`shadow promote` invokes deploy): those
+        # win over the defaults click filled in.
+        given = kwargs.pop("judging", None)
+        return fn(*args, judging=given or chosen, **kwargs)
 
     options = [
         click.option("--steps", default=None, help="canary weights to step through: 10,50,100"),
