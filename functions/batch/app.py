@@ -3,6 +3,7 @@
 # ruff: noqa: E402 - the thread limits must be set before numpy and scikit-learn are imported
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from lambdaserve.shared.threads import limit_threads
@@ -24,22 +25,18 @@ settings = Settings.from_env()
 register_after_restore()  # SnapStart: reseed what the snapshot would share
 logger = Logger()
 metrics = Metrics(namespace=settings.metrics_namespace)
-_cache: dict[str, Any] = {}
 
 
+@functools.cache
 def s3() -> Any:
     """One client per container, made on first use (never at import)."""
-    if "s3" not in _cache:
-        _cache["s3"] = boto3.client("s3")
-    return _cache["s3"]
+    return boto3.client("s3")
 
 
+@functools.cache
 def predictor() -> Predictor:
     """The model this function version pins, loaded once per container."""
-    if "predictor" not in _cache:
-        _cache["predictor"] = Predictor.load(settings.model_dir, expected=settings.expected)
-    loaded: Predictor = _cache["predictor"]
-    return loaded
+    return Predictor.load(settings.model_dir, expected=settings.expected)
 
 
 steps = BatchSteps(s3, predictor)
