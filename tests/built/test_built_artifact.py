@@ -428,3 +428,20 @@ def test_invoke_builds_the_api_gateway_event_from_a_request_body(sam_build: Path
     neither = CliRunner(mix_stderr=False).invoke(main, ["invoke", "--build-dir", str(sam_build)])
     assert neither.exit_code == 2
     assert "--event FILE" in neither.stderr
+
+
+def test_invoke_attaches_the_runtime_layer_of_the_bundles_engine(
+    sam_build: Path, onnx_bundle: Path, tmp_path: Path
+) -> None:
+    """Issue 29's mend: an ONNX bundle answered 503 ("attach the ONNX runtime layer") because
+    invoke always mounted the scikit-learn runtime layer; deploy attaches the engine's own."""
+    golden = manifest.read(onnx_bundle).golden_examples[:2]
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"instances": [g.inputs for g in golden]}))
+    args = ["invoke", "--build-dir", str(sam_build), "--model-dir", str(onnx_bundle)]
+    result = CliRunner(mix_stderr=False).invoke(main, [*args, "--body", str(body)])
+    assert result.exit_code == 0, result.output
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200, response["body"]
+    answer = json.loads(response["body"])
+    assert answer["predictions"] == [g.prediction for g in golden]

@@ -253,3 +253,16 @@ def test_options_handed_on_by_another_command_win_over_clicks_defaults() -> None
     result = CliRunner().invoke(promote_like, [])
     assert result.exit_code == 0, result.output
     assert (seen[0].steps, seen[0].interval, seen[0].patience) == ("10,100", "1m", 2)
+
+
+def test_the_local_stack_holds_its_folders_as_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`local up --bundle` with an ONNX bundle failed from `make up`'s relative build dir: the
+    ONNX runtime layer's folder was relative, and workers run elsewhere."""
+    from lambdaserve.local.settings import StackSettings
+
+    monkeypatch.chdir(tmp_path)
+    settings = StackSettings(build_dir=Path(".aws-sam/build"), state_dir=Path("state"))
+    assert settings.build_dir == tmp_path / ".aws-sam" / "build"
+    assert settings.state_dir == tmp_path / "state"

@@ -211,7 +211,11 @@ def invoke_cmd(
         raise click.UsageError("give --event FILE (a Lambda event) or --body FILE (a request body)")
     if not (build_dir / "template.yaml").exists():
         _fail(f"no build in {build_dir}: run `make build` (sam build) first")
-    built = BuiltFunction.from_build(build_dir, function_id)
+    # The runtime layer the bundle's engine needs, as deploy attaches it (the template's
+    # ServeOnnx condition reads the live model's engine).
+    engine = _engine_of(model_dir) if model_dir is not None else None
+    overrides = {"LiveModelEngine": engine} if engine else None
+    built = BuiltFunction.from_build(build_dir, function_id, overrides)
     model = model_dir or build_dir / "ModelLayer" / "model"
     env = {"MODEL_DIR": str(model.resolve())}
     if model_dir is not None:
@@ -240,6 +244,16 @@ def _event_of(event_file: Path | None, body_file: Path | None, path: str) -> dic
     return rest_event(
         "POST", path, headers, body_file.read_bytes(), stage="Prod", source_ip="127.0.0.1"
     )
+
+
+def _engine_of(bundle_dir: Path) -> str | None:
+    """The engine a bundle is served with (None: unreadable; the handler says why)."""
+    from lambdaserve import manifest as manifest_io
+
+    try:
+        return manifest_io.read(bundle_dir).engine
+    except (ManifestError, OSError):
+        return None
 
 
 def _pins_of(bundle_dir: Path) -> dict[str, str]:

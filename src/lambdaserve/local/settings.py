@@ -38,6 +38,12 @@ class StackSettings:
     parameters: dict[str, str] = field(default_factory=dict)  # template parameter overrides
     max_environments: int = 8  # per function, where no reserved concurrency is lower
 
+    def __post_init__(self) -> None:
+        # Workers run in folders of their own: a relative build dir (`make up`'s default)
+        # made the ONNX runtime layer unreachable from them.
+        self.build_dir = Path(self.build_dir).resolve()
+        self.state_dir = Path(self.state_dir).resolve()
+
     def concurrency_limit(self, function: str, parameters: dict[str, str]) -> int:
         """As Lambda: the predict function's ReservedConcurrency (-1: none), under a local cap
         of execution environments per function (this machine is not Lambda's fleet)."""

@@ -236,7 +236,8 @@ class LocalCloud:
             RoleName="lambdaserve-local", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
         self._layers = self.layers.publish(lam, self.built.layer_dirs)
-        onnx = Path(self.settings.build_dir) / "OnnxRuntimeLayer"  # deploy attaches it
+        # Absolute, as every other layer folder: a worker runs in its own working directory.
+        onnx = Path(self.settings.build_dir).resolve() / "OnnxRuntimeLayer"  # deploy attaches it
         self.layers.publish(lam, [onnx] if onnx.is_dir() else [])
         self._publish(FUNCTION, self.built, {FOLLOWER_ENV: BATCH_FUNCTION})
         reserved = int(self.parameters.get("ReservedConcurrency", "-1"))
