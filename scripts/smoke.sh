@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Smoke test against a real AWS account (never run by CI): deploy STACK, call /predict, publish a
 # second model, canary, promote, roll back, then delete everything. One PASS/FAIL line per step.
-# Usage: make smoke STACK=lambdaserve-smoke   (needs AWS credentials and a region; see README)
+# Usage: make smoke STACK=lambdaserve-smoke   (needs AWS credentials and a region; docs: Deploying to AWS)
 set -uo pipefail
 STACK=${1:?usage: scripts/smoke.sh STACK}
 cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0 PATH="$PWD/.venv/bin:$PATH"
 WORK=$(mktemp -d)
 failed=0
+# The region every step uses, resolved as the AWS CLI does (sam itself ignores AWS_REGION).
+REGION=$(lambdaserve region) || exit 1
+export AWS_DEFAULT_REGION=$REGION
 
 step() {  # step NAME COMMAND...: run it, print one line, remember a failure
   local name=$1; shift
@@ -25,8 +28,7 @@ predict() {  # POST the example body; succeed on a 200 with predictions
   echo "$answer"; grep -q '"predictions"' <<<"$answer"
 }
 
-step deploy make deploy STACK="$STACK" PARAMS="DeploymentType=AllAtOnce" \
-  DEPLOY_FLAGS="--no-confirm-changeset"
+step deploy make deploy STACK="$STACK" REGION="$REGION" PARAMS="DeploymentType=AllAtOnce"
 if [ "$failed" = 0 ]; then
   eval "$(lambdaserve --stack "$STACK" endpoint)"
   sleep 5  # a new API key takes a moment to be accepted
@@ -42,6 +44,6 @@ if [ "$failed" = 0 ]; then
   step predict-after-rollback predict
 fi
 step purge lambdaserve --stack "$STACK" purge --yes
-step delete sam delete --stack-name "$STACK" --no-prompts
+step delete sam delete --stack-name "$STACK" --region "$REGION" --no-prompts
 [ "$failed" = 0 ] && echo "smoke: all steps passed" || echo "smoke: FAILED (logs in $WORK)"
 exit "$failed"
