@@ -203,6 +203,9 @@ class LocalCloud:
             "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
             "AWS_DEFAULT_REGION": REGION,
+            # The CLI honours AWS_REGION first, as the AWS CLI does: a shell that has one set
+            # for real AWS must not send the local stack's commands to another region.
+            "AWS_REGION": REGION,
             "LAMBDASERVE_BUCKET": BUCKET,
             "LAMBDASERVE_FUNCTION": FUNCTION,
             "LAMBDASERVE_SSM_PREFIX": SSM_PREFIX,
