@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,7 +34,14 @@ from lambdaserve.release.function_versions import (
     validate_golden,
 )
 from lambdaserve.release.handover import Handover
-from lambdaserve.release.records import History, Ledger, LedgerStore, previous_version
+from lambdaserve.release.records import (
+    History,
+    Ledger,
+    LedgerStore,
+    drift_of,
+    history_entry,
+    previous_version,
+)
 from lambdaserve.release.trust_gate import TrustGate
 from lambdaserve.shared.invoker import Invoker
 
@@ -107,20 +112,8 @@ class Deployer:
         return now, ledger
 
     def drift(self, now: AliasState, ledger: Ledger | None) -> dict[str, Any] | None:
-        """Where the alias points, if not where lambdaserve last recorded it (a move made
-        outside lambdaserve: `aws lambda update-alias`, CloudFormation, CodeDeploy)."""
-        if ledger is None or ledger.state is None or ledger.pending is not None:
-            return None  # never moved by lambdaserve, or a change of ours in flight
-        if ledger.state == now:
-            return None
-        return {
-            "recorded": ledger.state.to_dict(),
-            "actual": now.to_dict(),
-            "summary": (
-                f"{self.alias} was moved outside lambdaserve: lambdaserve recorded "
-                f"{ledger.state.describe()}, it now sends {now.describe()}"
-            ),
-        }
+        """Where the alias points, if not where lambdaserve last recorded it."""
+        return drift_of(self.alias, now, ledger)
 
     def _unmoved(
         self, now: AliasState, ledger: Ledger | None, adopt: bool
@@ -323,18 +316,8 @@ class Deployer:
         self, before: AliasState, after: AliasState, reason: str, verification: Verification
     ) -> dict[str, Any]:
         """A history entry of one alias change (its model version set by the caller)."""
-        return {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            "id": uuid.uuid4().hex[:8],
-            "caller": self.caller,
-            "function": self.function,
-            "alias": self.alias,
-            "from": before.to_dict(),
-            "to": after.to_dict(),
-            "model_version": None,
-            "reason": reason,
-            "verification": verification.record(),
-        }
+        where = (self.caller, self.function, self.alias)
+        return history_entry(*where, before, after, reason, verification.record())
 
     def _finish(
         self, entry: dict[str, Any], ledger: Ledger, config: dict[str, Any] | None

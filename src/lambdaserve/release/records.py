@@ -14,7 +14,9 @@ object, however long the history.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,3 +140,45 @@ def previous_version(now: AliasState, ledger: Ledger | None, history: History) -
         if to["version"] == now.version and not to["weights"] and came_from != now.version:
             return str(came_from)
     return None
+
+
+def history_entry(
+    caller: str,
+    function: str,
+    alias: str,
+    before: AliasState,
+    after: AliasState,
+    reason: str,
+    verification: dict[str, Any],
+) -> dict[str, Any]:
+    """One history entry: who moved which alias from where to where, why, how verified (the
+    model version is set by the mover)."""
+    return {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "id": uuid.uuid4().hex[:8],
+        "caller": caller,
+        "function": function,
+        "alias": alias,
+        "from": before.to_dict(),
+        "to": after.to_dict(),
+        "model_version": None,
+        "reason": reason,
+        "verification": verification,
+    }
+
+
+def drift_of(alias: str, now: AliasState, ledger: Ledger | None) -> dict[str, Any] | None:
+    """Where the alias points, if not where the ledger recorded it: a move made outside
+    lambdaserve (`aws lambda update-alias`, CloudFormation, CodeDeploy)."""
+    if ledger is None or ledger.state is None or ledger.pending is not None:
+        return None  # never moved by lambdaserve, or a change of ours in flight
+    if ledger.state == now:
+        return None
+    return {
+        "recorded": ledger.state.to_dict(),
+        "actual": now.to_dict(),
+        "summary": (
+            f"{alias} was moved outside lambdaserve: lambdaserve recorded "
+            f"{ledger.state.describe()}, it now sends {now.describe()}"
+        ),
+    }
