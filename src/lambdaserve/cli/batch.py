@@ -13,7 +13,6 @@ from lambdaserve.batch.io import BatchInputError
 from lambdaserve.batch.job import Job
 from lambdaserve.batch.runs import BatchRuns
 from lambdaserve.cli.context import insecure_option, services_of
-from lambdaserve.cli.exit_codes import run
 from lambdaserve.cli.output import emit, json_option
 from lambdaserve.release.function_versions import VersionPublisher
 from lambdaserve.release.trust_gate import TrustGate
@@ -114,15 +113,15 @@ def score(
     except BatchInputError as exc:
         raise click.UsageError(str(exc)) from None
     if model_name and model_version:
-        function = run(lambda: _pin(ctx, model_name, model_version, insecure_skip_verify))
+        function = _pin(ctx, model_name, model_version, insecure_skip_verify)
         job = Job(**{**job.to_dict(), "function": function})
     runs = _runs(ctx)
-    arn = run(lambda: runs.start(job))
+    arn = runs.start(job)
     click.echo(f"started {arn}", err=True)
     if not wait:
         emit(runs.describe(arn), as_json, _text)
         return
-    _finish(run(lambda: runs.wait(arn, lambda line: click.echo(line, err=True))), as_json)
+    _finish(runs.wait(arn, lambda line: click.echo(line, err=True)), as_json)
 
 
 def _pin(ctx: click.Context, name: str, version: str, insecure: bool) -> str:
@@ -155,7 +154,7 @@ def _pin(ctx: click.Context, name: str, version: str, insecure: bool) -> str:
 @click.pass_context
 def status(ctx: click.Context, execution_arn: str, as_json: bool) -> None:
     """A run started here or elsewhere: its status, counts, outputs and rejects."""
-    _finish(run(lambda: _runs(ctx).describe(execution_arn)), as_json)
+    _finish(_runs(ctx).describe(execution_arn), as_json)
 
 
 COMMANDS = (batch,)

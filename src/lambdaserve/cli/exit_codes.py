@@ -1,12 +1,11 @@
 """The one table of exit codes, and how any failure becomes one line and its code (`Commands`,
-the group every command runs in, and `run`).
+the group every command runs in).
 
 Every command ends in one of these; nothing else sets an exit code (click's usage errors are
 2, as click makes them). The reference page of the docs is generated from `TABLE`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,14 +175,6 @@ class Refused(click.ClickException):
 def refused(exc: BaseException) -> Refused:
     """The failure as click reports it: its one line and its code from the one table."""
     return Refused(reason_of(exc), exit_code_of(exc))
-
-
-def run(fn: Callable[[], Any]) -> Any:
-    """Call fn; a failure the table knows becomes its one line and exit code."""
-    try:
-        return fn()
-    except FAILURES as exc:
-        raise refused(exc) from None
 
 
 class Commands(click.Group):

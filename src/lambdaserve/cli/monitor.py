@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from lambdaserve.cli.context import services_of
-from lambdaserve.cli.exit_codes import CommandError, DriftFoundError, run
+from lambdaserve.cli.exit_codes import CommandError, DriftFoundError
 from lambdaserve.cli.output import emit, json_option, ticking
 from lambdaserve.monitor.run import ReportStore
 from lambdaserve.monitor.window import MonitorError, parse_window
@@ -89,7 +89,7 @@ def run_monitor(
         except InvocationError as exc:
             raise CommandError(f"the monitor failed: {exc}") from None
 
-    answer = run(invoke)
+    answer = invoke()
     if not isinstance(answer, dict) or "error" in answer:
         raise MonitorError(str(answer.get("error") if isinstance(answer, dict) else answer))
     results = answer["results"]

@@ -11,7 +11,6 @@ import click
 
 from lambdaserve.alias import AliasState
 from lambdaserve.cli.context import adopt_option, insecure_option, services_of
-from lambdaserve.cli.exit_codes import run
 from lambdaserve.cli.output import alias_result, alias_text, emit, json_option, shares_text
 from lambdaserve.cli.rollout import (
     Release,
@@ -37,9 +36,7 @@ from lambdaserve.cli.rollout import (
 def publish(ctx: click.Context, bundle_dir: Path, version: int | None, as_json: bool) -> None:
     """Verify a bundle, give it the next version in the registry, publish its layer."""
     services = services_of(ctx)
-    published = run(
-        lambda: services.registry(for_publish=True).publish(bundle_dir, services.caller(), version)
-    )
+    published = services.registry(for_publish=True).publish(bundle_dir, services.caller(), version)
     emit(
         published.summary(),
         as_json,
@@ -56,7 +53,7 @@ def publish(ctx: click.Context, bundle_dir: Path, version: int | None, as_json: 
 @click.pass_context
 def versions(ctx: click.Context, name: str, as_json: bool) -> None:
     """List the published versions of a model."""
-    found = run(lambda: [v.summary() for v in services_of(ctx).registry().versions(name)])
+    found = [v.summary() for v in services_of(ctx).registry().versions(name)]
     emit(
         found,
         as_json,
@@ -79,7 +76,7 @@ def versions(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str, version: str, as_json: bool) -> None:
     """One version: a summary, or with --json its whole manifest."""
-    found = run(lambda: services_of(ctx).registry().get(name, version))
+    found = services_of(ctx).registry().get(name, version)
     emit(found.manifest.to_dict(), as_json, lambda m: _manifest_text(found.summary(), m))
 
 
@@ -120,10 +117,8 @@ def deploy(
         return
     if not (name and version):
         raise click.UsageError("deploy needs NAME VERSION")
-    state = run(
-        lambda: services.deployer().deploy(
-            name, version, canary, reason, insecure_skip_verify=insecure_skip_verify, adopt=adopt
-        )
+    state = services.deployer().deploy(
+        name, version, canary, reason, insecure_skip_verify=insecure_skip_verify, adopt=adopt
     )
     emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
@@ -139,10 +134,8 @@ def promote(
 ) -> None:
     """Verify the canary version's model again, then send all traffic to it."""
     services = services_of(ctx)
-    state = run(
-        lambda: services.deployer().promote(
-            reason, insecure_skip_verify=insecure_skip_verify, adopt=adopt
-        )
+    state = services.deployer().promote(
+        reason, insecure_skip_verify=insecure_skip_verify, adopt=adopt
     )
     emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
@@ -159,9 +152,7 @@ def rollback(
     """Point the alias back at the previously live version, in one call. Where the alias was
     moved outside lambdaserve, "previous" is the version lambdaserve last recorded."""
     services = services_of(ctx)
-    state = run(
-        lambda: services.deployer().rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
-    )
+    state = services.deployer().rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
     emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
 
@@ -172,8 +163,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Show the alias, its version(s) and weights, each version's model, and the rollout (its
     step and the judge's last verdict) if one is running or was the last."""
     services = services_of(ctx)
-    data = run(lambda: services.deployer().status())
-    plan = run(lambda: rollout_plan(services))
+    data = services.deployer().status()
+    plan = rollout_plan(services)
     data["rollout"] = plan.summary() if plan else None
     emit(data, as_json, _status_text)
 
@@ -185,13 +176,13 @@ def history(ctx: click.Context, as_json: bool) -> None:
     """Every alias change: when, who, from, to, model version, why; and, on stderr, a move of
     the alias that lambdaserve did not make."""
     deployer = services_of(ctx).deployer()
-    entries = run(deployer.history_entries)
+    entries = deployer.history_entries()
     emit(
         entries,
         as_json,
         lambda rows: "\n".join(_history_line(e) for e in rows) or "no deployments yet",
     )
-    drifted = run(lambda: deployer.drift(*deployer.current()))
+    drifted = deployer.drift(*deployer.current())
     if drifted:
         click.echo(f"DRIFT: {drifted['summary']} (not in this history)", err=True)
 
@@ -211,7 +202,7 @@ def _history_line(entry: dict[str, Any]) -> str:
 @click.pass_context
 def gitops_params(ctx: click.Context, name: str, version: str) -> None:
     """Print `sam deploy --parameter-overrides` for a published model (CodeDeploy canaries)."""
-    model = run(lambda: services_of(ctx).registry().get(name, version))
+    model = services_of(ctx).registry().get(name, version)
     click.echo(
         f"ModelLayerArn={model.layer_arn} ModelName={model.name} "
         f"ModelVersion={model.version} ModelSha256={model.manifest.sha256} "

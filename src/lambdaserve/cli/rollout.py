@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lambdaserve.cli.exit_codes import RolledBackError, run
+from lambdaserve.cli.exit_codes import RolledBackError
 from lambdaserve.cli.output import emit
 from lambdaserve.judge.canary import JudgeSettings
 from lambdaserve.judge.evidence import Evidence
@@ -158,32 +158,30 @@ def rollout(services: Services, release: Release, options: RolloutOptions, as_js
     if options.resume:
         if name or version:
             raise click.UsageError("--resume takes no NAME VERSION: it follows the alias's rollout")
-        plan: Plan = run(lambda: _rollout(services).resume())
+        plan: Plan = _rollout(services).resume()
         follow = True
     else:
         if not (name and version):
             raise click.UsageError("deploy needs NAME VERSION")
-        steps = run(lambda: parse_steps(options.steps or ""))
+        steps = parse_steps(options.steps or "")
         if canary is not None and canary != steps[0]:
             raise click.UsageError(f"--canary {canary:g} is not the first of --steps")
-        interval = run(lambda: parse_interval(options.interval))
+        interval = parse_interval(options.interval)
         roll = _rollout(services)
-        plan = run(
-            lambda: roll.start(
-                name,
-                version,
-                steps,
-                interval,
-                options.judge,
-                patience=options.patience,
-                reason=release.reason,
-                insecure_skip_verify=release.insecure,
-                adopt=release.adopt,
-            )
+        plan = roll.start(
+            name,
+            version,
+            steps,
+            interval,
+            options.judge,
+            patience=options.patience,
+            reason=release.reason,
+            insecure_skip_verify=release.insecure,
+            adopt=release.adopt,
         )
         follow = options.wait
     if follow:
-        plan = run(lambda: _rollout(services).run(plan))
+        plan = _rollout(services).run(plan)
     emit(plan.summary(), as_json, rollout_text)
     if plan.state == "rolled_back":
         raise RolledBackError(rolled_back_line(plan.summary()))

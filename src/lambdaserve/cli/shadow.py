@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from lambdaserve.cli.context import Services, insecure_option, services_of
-from lambdaserve.cli.exit_codes import ShadowDisagreesError, run
+from lambdaserve.cli.exit_codes import ShadowDisagreesError
 from lambdaserve.cli.output import emit, json_option
 from lambdaserve.cli.release import deploy
 from lambdaserve.cli.rollout import RolloutOptions, rollout_options
@@ -71,9 +71,7 @@ def start(
     """Publish and validate NAME VERSION as a function version, and mirror --percent of the
     requests live answers to it. The alias does not move; no client sees its answers."""
     shadows = _shadows(services_of(ctx))
-    record = run(
-        lambda: shadows.start(name, version, percent, insecure_skip_verify=insecure_skip_verify)
-    )
+    record = shadows.start(name, version, percent, insecure_skip_verify=insecure_skip_verify)
     emit(record, as_json, _state_text)
 
 
@@ -83,7 +81,7 @@ def start(
 def status(ctx: click.Context, as_json: bool) -> None:
     """The running (or last) shadow."""
     services = services_of(ctx)
-    emit(run(lambda: _recorded(services)), as_json, _state_text)
+    emit(_recorded(services), as_json, _state_text)
 
 
 @shadow.command("report")
@@ -110,7 +108,7 @@ def report(
     """Agreement of the running (or last) shadow with live on the requests it saw: labels,
     probabilities, refusals and each version's latency. Exit 7 when they disagree."""
     services = services_of(ctx)
-    recorded = run(lambda: _recorded(services))
+    recorded = _recorded(services)
     records = shadow_report.shadow_records(
         services.client("s3"), services.need("monitoring_bucket"), recorded, dt.datetime.now(dt.UTC)
     )
@@ -132,7 +130,7 @@ def report(
 def stop(ctx: click.Context, reason: str, as_json: bool) -> None:
     """Live stops mirroring (within 30 s); the subscription and the invoke permission go."""
     shadows = _shadows(services_of(ctx))
-    emit(run(lambda: shadows.stop(reason)), as_json, _state_text)
+    emit(shadows.stop(reason), as_json, _state_text)
 
 
 @shadow.command("promote")
@@ -160,7 +158,7 @@ def promote(
     """End the shadow and deploy its model as a canary (with --steps, judged step by step)."""
     services = services_of(ctx)
     shadows = _shadows(services)
-    ended = run(lambda: shadows.stop("promoted to a canary"))
+    ended = shadows.stop("promoted to a canary")
     ctx.invoke(
         deploy,
         name=ended["model"],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import click
 
 from lambdaserve.cli.context import region_source, services_of
-from lambdaserve.cli.exit_codes import run
 from lambdaserve.cli.output import emit, json_option
 from lambdaserve.release.live_parameters import init_parameters, template_overrides
 from lambdaserve.release.teardown import purge
@@ -31,7 +30,7 @@ def init_parameters_command(ctx: click.Context) -> None:
     and print the `sam deploy --parameter-overrides` that name them."""
     services = services_of(ctx)
     prefix = services.parameter_prefix()
-    created = run(lambda: init_parameters(services.client("ssm"), prefix))
+    created = init_parameters(services.client("ssm"), prefix)
     for name in created:
         click.echo(f"created {name}", err=True)
     if not created:
@@ -47,7 +46,7 @@ def endpoint(ctx: click.Context, as_json: bool) -> None:
     services = services_of(ctx)
     if not services.stack:
         raise click.UsageError("endpoint reads the stack's outputs: pass --stack NAME")
-    outputs = run(lambda: services.outputs())
+    outputs = services.outputs()
     found = {"url": outputs.get("ApiUrl", ""), "api_key": ""}
     if outputs.get("ApiKeyId"):
         key = services.client("apigateway").get_api_key(
@@ -73,7 +72,7 @@ def purge_command(ctx: click.Context, yes: bool) -> None:
     services = services_of(ctx)
     if not services.stack:
         raise click.UsageError("purge reads the stack's outputs: pass --stack NAME")
-    outputs = run(lambda: services.outputs())
+    outputs = services.outputs()
     bucket, key = outputs.get("RegistryBucket"), outputs.get("SigningKeyArn")
     if not bucket or not key:
         raise click.ClickException(f"stack {services.stack} has no registry or key outputs")
@@ -82,16 +81,14 @@ def purge_command(ctx: click.Context, yes: bool) -> None:
             f"this deletes s3://{bucket} with every model version in it and schedules "
             f"key {key} for deletion: run again with --yes"
         )
-    done = run(
-        lambda: purge(
-            s3=services.client("s3"),
-            lambda_client=services.client("lambda"),
-            ssm=services.client("ssm"),
-            kms=services.client("kms"),
-            bucket=bucket,
-            signing_key=key,
-            parameter_prefix=services.parameter_prefix(),
-        )
+    done = purge(
+        s3=services.client("s3"),
+        lambda_client=services.client("lambda"),
+        ssm=services.client("ssm"),
+        kms=services.client("kms"),
+        bucket=bucket,
+        signing_key=key,
+        parameter_prefix=services.parameter_prefix(),
     )
     click.echo(
         f"deleted s3://{done.bucket} ({done.objects} object versions), "
