@@ -83,14 +83,17 @@ REGION_OF := $(BIN)/lambdaserve $(if $(REGION),--region $(REGION)) region
 CONFIRM ?= 0
 CHANGESET := $(if $(filter 1,$(CONFIRM)),--confirm-changeset,--no-confirm-changeset)
 
-deploy: build ## deploy or update stack STACK in AWS (PARAMS="Name=Value ..."; REGION=; CONFIRM=1 to review the change set; GUIDED=1 to be asked)
-	@test -n "$(STACK)" || { echo "usage: make deploy STACK=name [REGION=eu-west-1] [PARAMS='AuthMode=AWS_IAM ...']"; exit 2; }
+deploy: build ## sam deploy STACK, then release its live model (or LOCK=file's) through the judged path (PARAMS="Name=Value ..."; REGION=; CONFIRM=1; GUIDED=1; ADOPT=1 once after migrating)
+	@test -n "$(STACK)" || { echo "usage: make deploy STACK=name [REGION=eu-west-1] [PARAMS='AuthMode=AWS_IAM ...'] [LOCK=lambdaserve.lock]"; exit 2; }
 	region="$$($(REGION_OF))" && \
+	$(BIN)/lambdaserve --region $$region --stack $(STACK) release --check $(if $(ADOPT),--adopt) && \
 	overrides="$$($(BIN)/lambdaserve --region $$region --stack $(STACK) init-parameters)" && \
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --stack-name $(STACK) --region $$region \
 	  $(if $(GUIDED),--guided) $(CHANGESET) \
 	  --capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
-	  --parameter-overrides $$overrides $(PARAMS)
+	  --parameter-overrides $$overrides $(PARAMS) && \
+	$(BIN)/lambdaserve --region $$region --stack $(STACK) release \
+	  $(if $(LOCK),--lock $(LOCK)) $(if $(ADOPT),--adopt) $(RELEASE_FLAGS)
 
 account-setup: $(STAMP) ## once per account and region: API Gateway's logging role (account.yaml; REGION=)
 	region="$$($(REGION_OF))" && \

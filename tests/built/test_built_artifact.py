@@ -22,7 +22,6 @@ from lambdaserve.bundle.make import make_bundle
 from lambdaserve.cli.main import main
 from lambdaserve.local.runtime import (
     BuiltFunction,
-    FunctionFailedError,
     Invocation,
     invoke_isolated,
 )
@@ -32,7 +31,7 @@ pytestmark = pytest.mark.build
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 SIZE_BUDGET = 170_000_000  # function + all layers, unzipped bytes
 SRC = ROOT / "src" / "lambdaserve"
-SHIPPED = ("shared", "serving", "batch", "monitor", "judge")  # the rooms a function needs
+SHIPPED = ("shared", "serving", "batch", "monitor")  # the rooms a function needs
 
 
 @pytest.fixture(scope="session")
@@ -114,54 +113,6 @@ def test_built_model_layer_holds_a_bundle_made_with_the_pinned_stack(
     }
     health = json.loads(_invoke(built, model_dir, "health.json").response["body"])
     assert health["model"]["sha256"] == manifest.read(model_dir).sha256
-
-
-def test_built_pretraffic_hook_imports_with_serving_and_model_layers_only(
-    built: BuiltFunction,
-) -> None:
-    hook = BuiltFunction.from_build(BUILD_DIR, "PreTrafficHookFunction")
-    assert [d.name for d in hook.layer_dirs] == ["ServingLayer", "ModelLayer"]
-    event = {"DeploymentId": "d-1", "LifecycleEventHookExecutionId": "h-1"}
-    # No CodeDeploy here: the hook must still get as far as reporting, and fail on the call.
-    with pytest.raises(
-        RuntimeError, match=r"codedeploy\.put_lifecycle_event_hook_execution_status"
-    ):
-        invoke_isolated(
-            hook,
-            event,
-            env={
-                "MODEL_DIR": str(BUILD_DIR / "ModelLayer" / "model"),
-                "TARGET_VERSION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:f:2",
-                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-                "AWS_MAX_ATTEMPTS": "1",
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-            },
-        )
-
-
-def test_built_canary_judge_imports_with_its_layers_and_reaches_the_alias(
-    built: BuiltFunction,
-) -> None:
-    judge = BuiltFunction.from_build(BUILD_DIR, "CanaryJudgeFunction")
-    assert [d.name for d in judge.layer_dirs] == ["RuntimeLayer", "ServingLayer"]
-    # No Lambda here: the judge must get as far as reading the alias, and fail on the call.
-    with pytest.raises(
-        FunctionFailedError, match=r"functions/lambdaserve-PredictFunction/aliases/live"
-    ):
-        invoke_isolated(
-            judge,
-            {},
-            env={
-                "TARGET_FUNCTION": "lambdaserve-PredictFunction",
-                "MONITORING_BUCKET": "m",
-                "REGISTRY_BUCKET": "r",
-                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-                "AWS_MAX_ATTEMPTS": "1",
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-            },
-        )
 
 
 def test_serving_layer_is_the_current_source_not_a_stale_cache(built: BuiltFunction) -> None:

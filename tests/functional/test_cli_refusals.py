@@ -46,7 +46,7 @@ def _refused_in_one_line(result: Result, code: int | None = None) -> str:
         (("rollback", "--to", "99"), 1, "99"),
         (("deploy", "no-such-model", "1"), 1, "no-such-model"),
         (("show", "retail-propensity", "99"), 1, "no version 99"),
-        (("gitops-params", "no-such-model", "1"), 1, "no-such-model"),
+        (("lock", "no-such-model", "1"), 1, "no-such-model"),
         (("shadow", "start", "no-such-model", "1"), 1, "no-such-model"),
         (("promote",), 5, "no canary"),
         (("rollback",), 5, "no earlier version"),

@@ -366,9 +366,11 @@ def test_rollback_makes_one_alias_write_and_costs_the_same_however_long_the_hist
 ) -> None:
     deployer = _deployer(published)
     counts: list[dict[str, int]] = []
+    model = "2"
     for deploys in (2, 6):
         while len(deployer.history.entries()) < deploys:
-            deployer.deploy("retail-propensity", "1" if deployer.state().version != "2" else "2")
+            model = "1" if model == "2" else "2"  # a different model each time
+            deployer.deploy("retail-propensity", model)
         log = CallLog(published.lam, published.s3, published.ssm)
         deployer.rollback()
         ours = [n for n, params in log.calls if params.get("FunctionName") != BATCH_FUNCTION]
@@ -383,8 +385,11 @@ def test_rollback_makes_one_alias_write_and_costs_the_same_however_long_the_hist
             "GetObject": 1,
             "GetFunctionConfiguration": 1,
             "UpdateAlias": 1,
-            "PutObject": 3,  # intent, history entry, ledger
+            "PutObject": 4,  # the lease (release/lease.py), intent, history entry, ledger
             "PutParameter": 5,  # the live model: layer, name, version, sha256, engine
+            # After the switch: the alias's provisioned concurrency as the stack asks (none).
+            "GetProvisionedConcurrencyConfig": 1,
+            "DeleteObject": 1,  # the lease freed
         }
     )
 

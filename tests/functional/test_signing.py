@@ -1,4 +1,4 @@
-"""Signed manifests: publish signs with KMS, deploy and the PreTraffic hook refuse anything
+"""Signed manifests: publish signs with KMS, deploy refuses anything
 unsigned, re-signed by another key or changed after signing (KMS through moto)."""
 
 from __future__ import annotations
@@ -7,15 +7,11 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from support import ROOT, Account, import_fresh
+from support import Account
 
 from lambdaserve.alias import AliasState
-from lambdaserve.manifest import Manifest
 from lambdaserve.registry.store import Registry
 from lambdaserve.registry.trust import SignatureRejectedError
 from lambdaserve.release.deployer import Deployer
@@ -90,61 +86,3 @@ def test_malformed_signatures_are_refused(account: Account) -> None:
     for bad in (b"not json", b'{"signature": "***"}', b"{}"):
         with pytest.raises(SignatureError):
             signer.verify(b"{}", bad)
-
-
-def _hook(monkeypatch: pytest.MonkeyPatch, account: Account, model_dir: Path) -> Any:
-    monkeypatch.setenv("MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("SIGNING_KEY_ARN", account.signing_key)
-    monkeypatch.setenv("TARGET_VERSION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:f:2")
-    return import_fresh(ROOT / "functions/pretraffic/app.py", "pretraffic_signed")
-
-
-def test_pretraffic_hook_verifies_the_layers_manifest(
-    account: Account, sample_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    registry = _signed(account)
-    registry.publish(sample_bundle, "ci")
-    with zipfile.ZipFile(io.BytesIO(registry.layer_zip_bytes("retail-propensity", "1"))) as z:
-        z.extractall(tmp_path)
-    hook = _hook(monkeypatch, account, tmp_path / "model")
-    monkeypatch.setattr(hook, "clients", lambda: (account.lam, None, account.kms))
-    assert isinstance(hook.read_manifest(), Manifest)
-
-    manifest_file = tmp_path / "model/manifest.json"
-    manifest_file.write_bytes(
-        manifest_file.read_bytes().replace(b'"version": "1"', b'"version": "9"')
-    )
-    codedeploy = boto3.client("codedeploy")
-    with Stubber(codedeploy) as stubber:
-        stubber.add_response(
-            "put_lifecycle_event_hook_execution_status",
-            {},
-            {"deploymentId": "d-1", "lifecycleEventHookExecutionId": "h-1", "status": "Failed"},
-        )
-        monkeypatch.setattr(hook, "clients", lambda: (account.lam, codedeploy, account.kms))
-        result = hook.lambda_handler(EVENT, None)
-        stubber.assert_no_pending_responses()
-    assert result["status"] == "Failed"
-    assert "changed after it was signed" in result["problems"][0]
-
-
-def test_pretraffic_hook_accepts_the_stacks_own_unsigned_sample(
-    account: Account, sample_bundle: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hook = _hook(monkeypatch, account, sample_bundle)  # version null: built with the stack
-    monkeypatch.setattr(hook, "clients", lambda: (account.lam, None, account.kms))
-    assert isinstance(hook.read_manifest(), Manifest)
-
-
-def test_pretraffic_hook_refuses_an_unsigned_published_model(
-    account: Account, sample_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    unsigned = _unsigned(account)
-    unsigned.publish(sample_bundle, "ci")
-    with zipfile.ZipFile(io.BytesIO(unsigned.layer_zip_bytes("retail-propensity", "1"))) as z:
-        z.extractall(tmp_path)
-    hook = _hook(monkeypatch, account, tmp_path / "model")
-    monkeypatch.setattr(hook, "clients", lambda: (account.lam, None, account.kms))
-    refused = hook.read_manifest()
-    assert isinstance(refused, SignatureError)
-    assert "unsigned" in str(refused)

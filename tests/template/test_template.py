@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -74,14 +73,10 @@ def test_function_runs_python312_x86_with_tracing_and_its_layers(cfn: dict[str, 
     ]
     for lid in layer_ids:
         assert cfn["Resources"][lid]["Type"] == "AWS::Lambda::LayerVersion"
-    # The published model, when one is live, is the last layer: named by a GitOps parameter,
-    # else read from SSM, else none (the sample ModelLayer serves).
+    # The published model, when one is live, is the last layer: read from SSM, else none (the
+    # sample ModelLayer serves).
     assert live == {
-        "Fn::If": [
-            "GitOpsModel",
-            {"Ref": "ModelLayerArn"},
-            {"Fn::If": ["ServeSampleModel", {"Ref": "AWS::NoValue"}, {"Ref": "LiveModelLayerArn"}]},
-        ]
+        "Fn::If": ["ServeSampleModel", {"Ref": "AWS::NoValue"}, {"Ref": "LiveModelLayerArn"}]
     }
 
 
@@ -91,11 +86,7 @@ def test_function_environment_names_the_model_and_powertools(cfn: dict[str, Any]
     for var, sample_value in (("NAME", "retail-propensity"), ("VERSION", ""), ("SHA256", "")):
         suffix = var.title().replace("Sha256", "Sha256")
         assert env[f"MODEL_{var}"] == {
-            "Fn::If": [
-                "GitOpsModel",
-                {"Ref": f"Model{suffix}"},
-                {"Fn::If": ["ServeSampleModel", sample_value, {"Ref": f"LiveModel{suffix}"}]},
-            ]
+            "Fn::If": ["ServeSampleModel", sample_value, {"Ref": f"LiveModel{suffix}"}]
         }
     assert {"MAX_BATCH_ROWS", "MAX_BODY_BYTES"} <= set(env)
     # The key deploys verify manifests with comes from the stack, not the operator's shell.
@@ -117,64 +108,76 @@ def test_the_live_model_is_read_from_the_ssm_parameters_the_cli_writes(cfn: dict
     # silently sharing another stack's record of what serves.
     for name in overrides:
         assert "Default" not in params[name], name
-    assert {"Fn::Equals": [{"Ref": "LiveModelLayerArn"}, SAMPLE]} in cfn["Conditions"][
-        "ServeSampleModel"
-    ]["Fn::And"]
+    assert cfn["Conditions"]["ServeSampleModel"] == {
+        "Fn::Equals": [{"Ref": "LiveModelLayerArn"}, SAMPLE]
+    }
     assert cfn["Outputs"]["ModelParameterPrefix"]["Value"] == {"Ref": "ModelParameterPrefix"}
 
 
-def _version_with(sam: dict[str, Any], params: dict[str, str], **props: Any) -> str:
-    changed = copy.deepcopy(sam)
-    changed["Resources"]["PredictFunction"]["Properties"].update(props)
-    return _predict_version(sam_transform(changed, params))
+def _alias_and_bootstrap(cfn: dict[str, Any], function: str) -> dict[str, Any]:
+    alias = cfn["Resources"][f"{function}Aliaslive"]
+    version = cfn["Resources"][alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]]
+    return {"alias": alias, "version": version}
 
 
-def _predict_version(cfn: dict[str, Any]) -> str:
-    """The logical id of the predict function's version (the batch function has one too)."""
-    (version,) = [v for v in _of_type(cfn, "AWS::Lambda::Version") if v.startswith("Predict")]
-    return version
-
-
-def test_gitops_model_revision_publishes_a_new_version(sam: dict[str, Any]) -> None:
-    # SAM does not hash parameter values: a new ModelLayerArn alone would leave live as it was.
-    gitops = {"ModelLayerArn": "arn:aws:lambda:us-east-1:1:layer:lambdaserve-model-m:1"}
-    assert _version_with(sam, gitops) == _version_with(sam, {**gitops, "ModelLayerArn": "x:2"})
-    first = _version_with(sam, {**gitops, "ModelRevision": "a" * 64})
-    assert first != _version_with(sam, {**gitops, "ModelRevision": "b" * 64})
-    assert first == _version_with(sam, {**gitops, "ModelRevision": "a" * 64})
-
-
-def test_without_a_revision_template_changes_still_publish_a_version(sam: dict[str, Any]) -> None:
-    assert _version_with(sam, {}) != _version_with(sam, {}, Description="memory bump")
-
-
-def test_alias_live_points_at_a_published_version(cfn: dict[str, Any]) -> None:
-    alias = cfn["Resources"]["PredictFunctionAliaslive"]
+@pytest.mark.parametrize("function", ["PredictFunction", "BatchFunction"])
+def test_the_stack_declares_live_once_and_no_parameter_can_move_it(
+    sam: dict[str, Any], cfn: dict[str, Any], function: str
+) -> None:
+    """Issue 27: CloudFormation updates a resource only when its declaration changes, so `live`
+    and its bootstrap version must come out of the transform the same whatever the parameters
+    (a change there would move `live` back to the bootstrap version)."""
+    declared = _alias_and_bootstrap(cfn, function)
+    alias, version = declared["alias"], declared["version"]
     assert alias["Type"] == "AWS::Lambda::Alias"
     assert alias["Properties"]["Name"] == "live"
-    version_id = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
-    assert cfn["Resources"][version_id]["Type"] == "AWS::Lambda::Version"
+    assert "UpdatePolicy" not in alias  # no CodeDeploy
+    assert version["Type"] == "AWS::Lambda::Version"
+    assert version["DeletionPolicy"] == "Retain"
+    assert set(alias["Properties"]) == {"FunctionName", "FunctionVersion", "Name"}
+    assert set(version["Properties"]) == {"FunctionName", "Description"}
+    for changed in (
+        {"MemorySize": "2048"},
+        {"ColdStartStrategy": "provisioned"},
+        {"ColdStartStrategy": "snapstart"},
+        {"AuthMode": "AWS_IAM", "Timeout": "10", "LiveModelEngine": "/x/model-engine"},
+    ):
+        assert _alias_and_bootstrap(sam_transform(sam, changed), function) == declared, changed
+    assert "AutoPublishAlias" not in sam["Resources"][function]["Properties"]
+    assert "DeploymentPreference" not in sam["Resources"][function]["Properties"]
 
 
-def _version_id(sam: dict[str, Any], model_uri: str, in_hash: bool) -> str:
-    changed = copy.deepcopy(sam)
-    layer = changed["Resources"]["ModelLayer"]["Properties"]
-    layer["ContentUri"] = model_uri
-    layer["PublishLambdaVersion"] = in_hash
-    changed["Resources"]["PredictFunction"]["Properties"]["AutoPublishAliasAllProperties"] = in_hash
-    return _predict_version(_transform(changed))
+def test_nothing_in_the_stack_moves_live_or_publishes_a_version_but_the_bootstrap(
+    cfn: dict[str, Any],
+) -> None:
+    kinds = {r["Type"] for r in cfn["Resources"].values()}
+    assert not {k for k in kinds if k.startswith("AWS::CodeDeploy::")}
+    versions = _of_type(cfn, "AWS::Lambda::Version")
+    assert set(versions) == {"PredictFunctionBootstrapVersion", "BatchFunctionBootstrapVersion"}
+    for gone in ("PreTrafficHookFunction", "CanaryJudgeFunction", "CanaryJudgeAlarm"):
+        assert gone not in cfn["Resources"], gone
+    for gone in ("DeploymentType", "CanaryJudgeWindow", "ModelLayerArn", "ModelRevision"):
+        assert gone not in cfn["Parameters"], gone
 
 
-def test_a_new_model_layer_alone_publishes_a_new_function_version(sam: dict[str, Any]) -> None:
-    # The SAM pitfall: by default the version hash covers the code only, so a new model layer
-    # would update $LATEST but leave `live` on the old version (AutoPublishAliasAllProperties
-    # alone does not help: it hashes the unresolved !Ref). The template opts out of it.
-    assert sam["Resources"]["PredictFunction"]["Properties"]["AutoPublishAliasAllProperties"]
-    for layer in ("RuntimeLayer", "ServingLayer", "ModelLayer"):
-        assert sam["Resources"][layer]["Properties"]["PublishLambdaVersion"], layer
-    old, new = "s3://artifacts/model-v1.zip", "s3://artifacts/model-v2.zip"
-    assert _version_id(sam, old, in_hash=False) == _version_id(sam, new, in_hash=False)
-    assert _version_id(sam, old, in_hash=True) != _version_id(sam, new, in_hash=True)
+def test_api_gateway_may_invoke_the_alias_only(cfn: dict[str, Any]) -> None:
+    permissions = _of_type(cfn, "AWS::Lambda::Permission")
+    api = [
+        p["Properties"]
+        for p in permissions.values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert api == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "PredictFunctionAliaslive"},
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:"
+                "${AWS::AccountId}:${PredictApi}/*/*/*"
+            },
+        }
+    ]
 
 
 def test_runtime_layer_is_built_by_makefile_for_x86_64(sam: dict[str, Any]) -> None:
@@ -195,70 +198,6 @@ def test_outputs_give_what_the_cli_needs(cfn: dict[str, Any]) -> None:
     # Fields of AWS answers, not outputs: Application Auto Scaling's ResourceId and
     # ScheduledActionName, S3's BucketName (in an error).
     assert spelled - {"ResourceId", "ScheduledActionName", "BucketName"} <= STACK_OUTPUTS
-
-
-def test_sam_deploy_shifts_traffic_through_codedeploy_with_alarms_and_a_pretraffic_hook(
-    cfn: dict[str, Any],
-) -> None:
-    (group,) = _of_type(cfn, "AWS::CodeDeploy::DeploymentGroup").values()
-    props = group["Properties"]
-    assert props["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": "Canary10Percent5Minutes"}
-    alarms = {a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"]}
-    assert alarms == {
-        "AliasErrorsAlarm",
-        "AliasLatencyAlarm",
-        "InternalErrorsAlarm",
-        "CanaryJudgeAlarm",  # the canary judge's verdict (lambdaserve.judge.scheduled)
-    }
-    assert props["AutoRollbackConfiguration"]["Enabled"] is True
-    hooks = cfn["Resources"]["PredictFunctionAliaslive"]["UpdatePolicy"][
-        "CodeDeployLambdaAliasUpdate"
-    ]
-    assert hooks["BeforeAllowTrafficHook"] == {"Ref": "PreTrafficHookFunction"}
-    assert cfn["Parameters"]["DeploymentType"]["Default"] == "Canary10Percent5Minutes"
-    assert "AllAtOnce" in cfn["Parameters"]["DeploymentType"]["AllowedValues"]
-
-
-def test_the_canary_judge_runs_each_minute_and_may_only_read(cfn: dict[str, Any]) -> None:
-    props = cfn["Resources"]["CanaryJudgeFunction"]["Properties"]
-    assert props["Environment"]["Variables"]["TARGET_FUNCTION"] == {"Ref": "PredictFunction"}
-    rule = next(
-        r for r in _of_type(cfn, "AWS::Events::Rule").values()
-        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["CanaryJudgeFunction", "Arn"]}
-    )  # fmt: skip
-    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
-    role = json.dumps(cfn["Resources"]["CanaryJudgeFunctionRole"]["Properties"])
-    for verb in ("Put", "Update", "Delete", "Create", "Publish", "Invoke"):
-        assert f":{verb}" not in role, verb
-    alarm = cfn["Resources"]["CanaryJudgeAlarm"]["Properties"]
-    assert (alarm["MetricName"], alarm["Threshold"], alarm["Statistic"]) == (
-        "CanaryJudgeFailed", 1, "Maximum"
-    )  # fmt: skip
-
-
-def test_alarms_watch_the_live_alias(cfn: dict[str, Any]) -> None:
-    for name in ("AliasErrorsAlarm", "AliasLatencyAlarm"):
-        dims = {d["Name"]: d["Value"] for d in cfn["Resources"][name]["Properties"]["Dimensions"]}
-        assert dims["Resource"] == {"Fn::Sub": "${PredictFunction}:live"}
-    assert cfn["Resources"]["AliasLatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p99"
-
-
-def test_pretraffic_hook_may_invoke_only_this_functions_versions(cfn: dict[str, Any]) -> None:
-    hook = cfn["Resources"]["PreTrafficHookFunction"]["Properties"]
-    assert hook["Environment"]["Variables"]["TARGET_VERSION_ARN"]["Ref"].startswith(
-        "PredictFunctionVersion"
-    )
-    role = cfn["Resources"][hook["Role"]["Fn::GetAtt"][0]]["Properties"]
-    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    actions = {s["Action"]: s["Resource"] for s in statements}
-    assert actions["lambda:InvokeFunction"] == {"Fn::Sub": "${PredictFunction.Arn}:*"}
-    assert "codedeploy:PutLifecycleEventHookExecutionStatus" in actions
-    assert set(actions) == {
-        "lambda:InvokeFunction",
-        "codedeploy:PutLifecycleEventHookExecutionStatus",
-        "kms:Verify",
-    }
-    assert actions["kms:Verify"] == {"Fn::GetAtt": ["ModelSigningKey", "Arn"]}
 
 
 def test_registry_bucket_is_versioned_encrypted_private_and_tls_only(cfn: dict[str, Any]) -> None:
@@ -348,14 +287,20 @@ def test_auth_mode_puts_exactly_one_scheme_on_every_route(
     assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
-def test_every_event_route_is_in_the_definition_body_so_none_is_left_open(
+def test_every_route_integrates_with_live_and_the_function_has_no_api_event(
     sam: dict[str, Any],
 ) -> None:
     body = sam["Resources"]["PredictApi"]["Properties"]["DefinitionBody"]["paths"]
-    events = sam["Resources"]["PredictFunction"]["Properties"]["Events"].values()
-    assert {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in events} == {
-        (path, method) for path, methods in body.items() for method in methods
-    }
+    for path, methods in body.items():
+        for method, operation in methods.items():
+            integration = operation["x-amazon-apigateway-integration"]
+            assert integration["type"] == "aws_proxy", (path, method)
+            assert (
+                "/functions/${PredictFunctionAliaslive}/invocations"
+                in (integration["uri"]["Fn::Sub"])
+            )
+    # An Api event would make SAM add an integration with the unqualified function ($LATEST).
+    assert "Events" not in sam["Resources"]["PredictFunction"]["Properties"]
 
 
 def test_api_key_mode_has_a_usage_plan_per_key_and_iam_mode_throttles_the_stage(
@@ -476,7 +421,7 @@ def test_batch_function_serves_with_exactly_the_predict_functions_layers_and_pin
     for name in ("MODEL_DIR", "MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256", "SIGNING_KEY_ARN"):
         assert batch["Environment"]["Variables"][name] == predict["Environment"]["Variables"][name]
     assert predict["Environment"]["Variables"]["BATCH_FUNCTION"] == {"Ref": "BatchFunction"}
-    assert batch["AutoPublishAlias"] == "live"
+    assert "AutoPublishAlias" not in batch  # its `live` is declared once, as predict's
 
 
 def test_batch_scoring_is_a_distributed_map_that_retries_throttles_with_backoff(
@@ -485,7 +430,7 @@ def test_batch_scoring_is_a_distributed_map_that_retries_throttles_with_backoff(
     machine = sam["Resources"]["BatchScoring"]["Properties"]
     assert machine["Type"] == "STANDARD"
     assert machine["DefinitionSubstitutions"] == {
-        "BatchFunctionAlias": {"Ref": "BatchFunction.Alias"},
+        "BatchFunctionAlias": {"Ref": "BatchFunctionAliaslive"},
         "MaxConcurrency": {"Ref": "BatchMaxConcurrency"},
         "ToleratedFailurePercentage": {"Ref": "BatchToleratedFailurePercentage"},
     }
@@ -548,7 +493,12 @@ def test_cold_start_strategy_switches_snapstart_or_provisioned_concurrency_and_a
     assert props["SnapStart"] == {
         "Fn::If": ["UseSnapStart", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]
     }
-    assert props["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "UseProvisioned"
+    # Provisioned concurrency is the release's to keep on `live` (release/handover.py), not
+    # the alias declaration's: a change there would move `live`.
+    assert "ProvisionedConcurrencyConfig" not in props
+    assert props["Environment"]["Variables"]["PROVISIONED_CONCURRENCY"] == {
+        "Fn::If": ["UseProvisioned", {"Ref": "ProvisionedConcurrency"}, "0"]
+    }
     for strategy, snap, provisioned in (
         ("none", False, False),
         ("snapstart", True, False),
@@ -558,9 +508,8 @@ def test_cold_start_strategy_switches_snapstart_or_provisioned_concurrency_and_a
         assert resolver.condition("UseSnapStart") is snap
         assert resolver.condition("UseProvisioned") is provisioned
     cfn = sam_transform(packaged_template(), {"ColdStartStrategy": "provisioned"})
-    alias = cfn["Resources"]["PredictFunctionAliaslive"]["Properties"]
-    assert alias["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "UseProvisioned"
     target = cfn["Resources"]["PredictScalableTarget"]
+    assert target["DependsOn"] == "PredictFunctionAliaslive"
     assert target["Condition"] == "UseProvisioned"
     assert target["Properties"]["ResourceId"] == {"Fn::Sub": "function:${PredictFunction}:live"}
     policy = cfn["Resources"]["PredictScalingPolicy"]["Properties"]

@@ -1,5 +1,5 @@
 """The rooms as a newcomer reads them: every room says its job, subpackage __init__ files import
-nothing (the PreTraffic function has no numpy), and the handlers import only shipped rooms.
+nothing (a handler pays only for what it imports), and the handlers import only shipped rooms.
 (The import rules between rooms are import-linter's contracts, run by `make lint`.)"""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from support import ROOT
 
 SRC = ROOT / "src" / "lambdaserve"
 ROOMS = sorted(p.parent.name for p in SRC.glob("*/__init__.py"))
-SHIPPED = {"shared", "serving", "batch", "monitor", "judge"}
+SHIPPED = {"shared", "serving", "batch", "monitor"}
 ROOT_CONTRACTS = {"manifest", "problem", "alias"}
 
 

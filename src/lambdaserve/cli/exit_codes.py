@@ -20,6 +20,7 @@ from botocore.exceptions import (
 
 from lambdaserve.batch.errors import BatchError, BatchRunFailedError
 from lambdaserve.bundle.make import BundleError
+from lambdaserve.local.cloudformation import StackUpdateError
 from lambdaserve.manifest import ManifestError
 from lambdaserve.monitor.window import MonitorError
 from lambdaserve.registry.store import RegistryError
@@ -32,6 +33,7 @@ from lambdaserve.release.errors import (
     NoCanaryError,
     NoShadowError,
     NothingToRollBackError,
+    ReleaseInFlightError,
     ShadowRunningError,
     ValidationFailedError,
 )
@@ -90,11 +92,13 @@ TABLE: tuple[ExitCode, ...] = (
     ExitCode(4, "the new version failed its golden examples", (ValidationFailedError,)),
     ExitCode(
         5,
-        "the alias is not in a state for this: a canary or rollout in progress, no canary "
+        "the alias is not in a state for this: another release in flight, a canary or "
+        "rollout in progress (an infrastructure change waits for it), no canary "
         "to promote, nothing to roll back to, already serving it, no rollout to resume, a "
         "shadow already running or none to act on, or moved outside lambdaserve (--adopt)",
         (
             AliasDriftError,
+            ReleaseInFlightError,
             CanaryInProgressError,
             NoCanaryError,
             NothingToRollBackError,
@@ -119,6 +123,7 @@ FAILURE = TABLE[1]
 FAILURES: tuple[type[BaseException], ...] = (
     CommandError,
     DeployError,
+    StackUpdateError,
     BatchError,
     RegistryError,
     ManifestError,

@@ -157,6 +157,78 @@ def local_up(
         stack.stop()
 
 
+@local.command("deploy")
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=lambda _ctx, _param, given: _parameters(given),
+    help="a template parameter to change, as `sam deploy --parameter-overrides` (repeatable)",
+)
+@click.option(
+    "--template",
+    "template_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="apply this template instead of the one applied last (code and layers stay the build's)",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".lambdaserve-local"),
+    show_default=True,
+    help="the running stack's (as given to `local up`)",
+)
+@click.option(
+    "--no-release",
+    is_flag=True,
+    help="`sam deploy` alone: change the stack, leave `live` (a later `release` carries it)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the release's JSON")
+@click.pass_context
+def local_deploy(
+    ctx: click.Context,
+    parameters: dict[str, str],
+    template_file: Path | None,
+    state_dir: Path,
+    no_release: bool,
+    as_json: bool,
+) -> None:
+    """What `make deploy` does, on the running local stack: asks whether a release may start,
+    applies the change as `sam deploy` would (CloudFormation's rules: local/cloudformation.py),
+    then releases live's model on the new configuration through the judged path."""
+    from lambdaserve.cli.context import services_of
+    from lambdaserve.cli.release import release_model
+    from lambdaserve.cli.rollout import RolloutOptions
+    from lambdaserve.local.cloudformation import CloudFormation, DeployedStack
+    from lambdaserve.local.settings import stack_record
+    from lambdaserve.local.template import load_template
+
+    record_file = stack_record(state_dir)
+    if not record_file.exists():
+        _fail(f"no local stack in {state_dir}: start one with `lambdaserve local up`")
+    record = DeployedStack.load(record_file)
+    template = load_template(template_file) if template_file else record.template
+    unknown = set(parameters) - set(template.get("Parameters", {}))
+    if unknown:
+        _fail(f"the template has no parameter {', '.join(sorted(unknown))}")
+    services = services_of(ctx)
+    services.deployer().ready()  # a canary or another release in flight: refused, unchanged
+    cloudformation = CloudFormation(
+        services.client("lambda"), services.client("ssm"), services.session.region_name
+    )
+    record, done = cloudformation.update(record, template, {**record.parameters, **parameters})
+    record.save(record_file)
+    for line in done or ["no change to the functions or the alias"]:
+        click.echo(f"sam deploy: {line}", err=True)
+    if not no_release:
+        change = " ".join(f"{k}={v}" for k, v in parameters.items()) or "template"
+        release_model(
+            services, None, f"local deploy {change}", False, RolloutOptions.none(), as_json
+        )
+
+
 def example_body(bundle: Path, folder: Path) -> Path:
     """A request body for the served bundle, from its own golden rows (the sample's example
     body would be refused by another model's feature spec)."""

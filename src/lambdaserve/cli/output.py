@@ -92,6 +92,11 @@ JSON_SHAPES: dict[str, str] = {
         '"shadow": {"p50", "p99"}}, "latency_ratio_p50", "thresholds"}`'
     ),
     "shadow promote": f"{_ALIAS}; with --steps: {_ROLLOUT}",
+    "release": (
+        '`{"released": true|false, "reason" (when not), "ready" (--check), "alias", "version", '
+        f'"weights"}}`; with steps (the options or the lock file\'s): {_ROLLOUT}'
+    ),
+    "lock": '`{"file", "model": {"name", "version", "sha256"}, "rollout": {"steps", "interval"}}`',
 }
 
 

@@ -50,6 +50,11 @@ class RolloutOptions:
     patience: int
     judge: JudgeSettings
 
+    @classmethod
+    def none(cls) -> RolloutOptions:
+        """No judged rollout: the alias moves at once (the options' defaults)."""
+        return cls(None, "5m", False, False, 3, JudgeSettings())
+
     @property
     def judged(self) -> bool:
         """A judged rollout was asked for (or the one in progress is to be followed)."""

@@ -1,3 +1,3 @@
-"""Every verdict on a candidate version (ships): the canary's checks (`canary`), the evidence
-they read, the scheduled judge of the CodeDeploy path, the shadow's report, and the
-PreTraffic hook. Imports `monitor` and below."""
+"""Every verdict on a candidate version, given by the release path (the CLI), never in a
+Lambda function: the canary's checks (`canary`), the evidence they read, and the shadow's
+report. Imports `monitor` and below."""

@@ -202,10 +202,17 @@ def _http_response(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]]
 
 
 def routes_of(template: dict[str, Any], function_id: str) -> list[Route]:
-    """The API routes of a function's Api events in the template."""
-    props = template["Resources"][function_id]["Properties"]
-    return [
-        Route(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
-        for e in props.get("Events", {}).values()
-        if e.get("Type") == "Api"
-    ]
+    """The API routes that integrate with a function (its alias `live`): the paths of each
+    API's OpenAPI body whose integration URI names it."""
+    routes = []
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        paths = resource.get("Properties", {}).get("DefinitionBody", {}).get("paths", {})
+        for path, methods in paths.items():
+            for method, operation in methods.items():
+                uri = operation.get("x-amazon-apigateway-integration", {}).get("uri", "")
+                target = uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
+                if "${" + function_id in target:
+                    routes.append(Route(method.upper(), path))
+    return routes

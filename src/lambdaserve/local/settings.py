@@ -50,3 +50,8 @@ class StackSettings:
         reserved = int(parameters.get("ReservedConcurrency", "-1"))
         cap = self.max_environments
         return min(reserved, cap) if function == FUNCTION and reserved >= 0 else cap
+
+
+def stack_record(state_dir: Path) -> Path:
+    """Where a running local stack keeps what CloudFormation would remember of it."""
+    return Path(state_dir) / "stack.json"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdaserve.local.auth import make_check
+from lambdaserve.local.cloudformation import CloudFormation
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
 from lambdaserve.local.functions import LocalFunctions, create_function
 from lambdaserve.local.gateway import Gateway, routes_of
@@ -33,6 +34,7 @@ from lambdaserve.local.settings import (
     SSM_PREFIX,
     STATE_MACHINE,
     StackSettings,
+    stack_record,
 )
 from lambdaserve.local.snapshot import Snapshots
 from lambdaserve.local.step_functions import create_state_machine, state_machine_definition
@@ -42,7 +44,7 @@ from lambdaserve.registry.store import Registry
 from lambdaserve.registry.trust import KEY_ENV
 from lambdaserve.release.deployer import Deployer, create_deployer
 from lambdaserve.release.function_versions import FOLLOWER_ENV
-from lambdaserve.release.live_parameters import init_parameters
+from lambdaserve.release.live_parameters import init_parameters, template_overrides
 from lambdaserve.shared.invoker import LambdaInvoker
 from lambdaserve.shared.signing import ManifestSigner
 
@@ -158,6 +160,7 @@ class LocalCloud:
         self._create_monitoring()
         self.metrics.start()
         init_parameters(self.client("ssm"), SSM_PREFIX)
+        self._record_stack()  # before any release: `live` on the bootstrap version
         bundle = self.settings.bundle or self._train_sample()
         published = self.registry.publish(bundle, "local")
         self.log(f"published {published.name} v{published.version}")
@@ -218,6 +221,21 @@ class LocalCloud:
             "LAMBDASERVE_LOG_GROUP": PREDICT_LOG_GROUP,
             **({"LAMBDASERVE_API_KEY": self.api_key} if self.api_key else {}),
         }
+
+    def _record_stack(self) -> None:
+        """What CloudFormation would remember of this stack (local/cloudformation.py), for
+        `lambdaserve local deploy` to update it as `sam deploy` would."""
+        layers = {folder.name: arn for arn, folder in self.layers.known.items()}
+        parameters = {**template_overrides(SSM_PREFIX), **self.settings.parameters}
+        cloudformation = CloudFormation(
+            self.client("lambda", direct=True), self.client("ssm", direct=True), REGION
+        )
+        record = cloudformation.adopt(
+            self.template,
+            parameters,
+            {"PredictFunction": FUNCTION, "BatchFunction": BATCH_FUNCTION, **layers},
+        )
+        record.save(stack_record(self.settings.state_dir))
 
     def _train_sample(self) -> Path:
         from lambdaserve.bundle import sample

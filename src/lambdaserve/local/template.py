@@ -54,7 +54,14 @@ class _NoManagedPolicies:
 
 def packaged_template(path: Path) -> dict[str, Any]:
     """A template as `sam package` hands it to CloudFormation: folders become S3 URIs."""
-    template = load_template(path)
+    return package(load_template(path))
+
+
+def package(template: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a parsed template with its folders as S3 URIs, as `sam package` makes them."""
+    import copy
+
+    template = copy.deepcopy(template)
     for logical_id, resource in template["Resources"].items():
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if key in resource.get("Properties", {}):
@@ -64,21 +71,32 @@ def packaged_template(path: Path) -> dict[str, Any]:
 
 
 def sam_transform(
-    template: dict[str, Any], parameters: dict[str, Any] | None = None
+    template: dict[str, Any], parameters: dict[str, Any] | None = None, region: str | None = None
 ) -> dict[str, Any]:
     """The CloudFormation the AWS::Serverless transform makes of a template (dev tooling:
-    samtranslator comes with the SAM CLI, not with the package)."""
+    samtranslator comes with the SAM CLI, not with the package). `region`: the stack's (else
+    the environment's, as boto3 finds it)."""
     import copy
 
-    from samtranslator.translator.transform import transform
-
-    result: dict[str, Any] = transform(
-        copy.deepcopy(template),
-        parameters or {},
-        _NoManagedPolicies(),
-        passthrough_metadata=True,  # keeps each resource's checkov skips and their reasons
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import (
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
     )
-    return result
+
+    fragment, values = copy.deepcopy(template), dict(parameters or {})
+    # As samtranslator's own transform(), with the session (and so the region) given.
+    to_py27_compatible_template(fragment, values)
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    result: dict[str, Any] = translator.translate(
+        fragment,
+        parameter_values=values,
+        passthrough_metadata=True,  # keeps each resource's checkov skips and their reasons
+        get_managed_policy_map=_NoManagedPolicies().load,
+    )
+    return dict(undo_mark_unicode_str_in_template(result))
 
 
 class TemplateValueError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from lambdaserve.release.errors import (
     NothingToRollBackError,
 )
 from lambdaserve.release.function_versions import (
+    PROVISIONED_ENV,
     Follower,
     VersionPublisher,
     describe_versions,
@@ -34,6 +36,7 @@ from lambdaserve.release.function_versions import (
     validate_golden,
 )
 from lambdaserve.release.handover import Handover
+from lambdaserve.release.lease import ReleaseLease
 from lambdaserve.release.records import (
     History,
     Ledger,
@@ -64,6 +67,19 @@ class ReleaseTarget:
     followers: tuple[str, ...] = ()
 
 
+def _leased[Change: Callable[..., Any]](change: Change) -> Change:
+    """An alias change runs holding the alias's release lease (one release at a time)."""
+
+    @functools.wraps(change)
+    def run(self: Deployer, *args: Any, **kwargs: Any) -> Any:
+        if self.lease is None:
+            return change(self, *args, **kwargs)
+        with self.lease.held(change.__name__):
+            return change(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class Deployer:
     """Moves one function's alias between versions, recording and validating as it goes.
     Built by `create_deployer`, which hands it its collaborators."""
@@ -82,8 +98,9 @@ class Deployer:
         handover: Handover,
         ssm: SSMClient | None = None,
         progress: Callable[[str], None] = lambda _: None,
+        lease: ReleaseLease | None = None,
     ) -> None:
-        self.target = target
+        self.target, self.lease = target, lease
         self.function, self.alias, self.caller = target.function, target.alias, target.caller
         self.ssm_prefix, self.follower_names = target.ssm_prefix, target.followers
         self.lam, self.registry, self.invoker = lambda_client, registry, invoker
@@ -142,6 +159,7 @@ class Deployer:
         self.current()
         return self.history.entries()
 
+    @_leased
     def deploy(
         self,
         name: str,
@@ -187,6 +205,22 @@ class Deployer:
             )
         return now, ledger
 
+    def ready(self, adopt: bool = False) -> AliasState:
+        """Whether a release may start now, changing nothing: ReleaseInFlightError while
+        another holds the lease, CanaryInProgressError while `live` has weights,
+        AliasDriftError where it was moved outside lambdaserve (not checked with `adopt`)."""
+        if self.lease is not None:
+            self.lease.check()
+        now, ledger = self.current()
+        if not adopt:
+            now, ledger = self._unmoved(now, ledger, False)
+        if now.weights:
+            raise CanaryInProgressError(
+                f"a canary is in progress on {self.alias} ({now.describe()}): "
+                "promote or rollback it first"
+            )
+        return now
+
     def _canary(self, action: str, adopt: bool = False) -> tuple[AliasState, Ledger | None, str]:
         """The alias, its ledger and its canary version (NoCanaryError if it has none;
         AliasDriftError where the alias was moved outside lambdaserve, unless `adopt`)."""
@@ -196,6 +230,7 @@ class Deployer:
         (canary,) = before.weights
         return before, ledger, canary
 
+    @_leased
     def step(self, percent: float, reason: str, judged: dict[str, Any]) -> AliasState:
         """Move a canary's weight to `percent` (its model was verified when it was deployed)."""
         before, ledger, canary = self._canary("step")
@@ -206,6 +241,7 @@ class Deployer:
         )
         return after
 
+    @_leased
     def promote(
         self,
         reason: str = "",
@@ -223,6 +259,7 @@ class Deployer:
         self._move(before, after, ledger, reason, verification, config=config, judged=judged)
         return after
 
+    @_leased
     def rollback(
         self,
         to: str | None = None,
@@ -331,6 +368,8 @@ class Deployer:
                 live_parameters.write_live(self.ssm, self.ssm_prefix, served)
             for follower in self.followers(served):
                 follower.follow(served)
+            floor = function_env(served).get(PROVISIONED_ENV)
+            self.handover.keep_floor(int(floor) if floor and floor.isdigit() else None)
         done = ledger.after(entry)
         self.ledger.write(done)
         return done
@@ -386,4 +425,5 @@ def create_deployer(
         handover=Handover(lambda_client, function, alias, progress, sleep, clock),
         ssm=ssm,
         progress=progress,
+        lease=ReleaseLease(registry.bucket, registry.s3, function, alias, caller),
     )

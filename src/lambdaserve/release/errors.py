@@ -47,3 +47,12 @@ class NoShadowError(InvalidReleaseError):
 
 class ShadowRunningError(InvalidReleaseError):
     """A shadow start while another shadow runs."""
+
+
+class ReleaseInFlightError(DeployError):
+    """Another release holds the alias's lease (release/lease.py): one at a time."""
+
+
+class NothingToReleaseError(DeployError):
+    """`lambdaserve release` found nothing new: live already serves that model on $LATEST's
+    configuration (or serves the template's sample, which is not in the registry)."""

@@ -141,14 +141,18 @@ class VersionPublisher:
                 f"{self.function} would have {len(layers)} layers; Lambda allows 5"
             )
         env = function_env(config) | model_env
-        # RevisionId: refuse to overwrite a change someone made since we read the config.
-        request: dict[str, Any] = (
-            {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
-        )
-        self.lam.update_function_configuration(
-            FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
-        )
-        self.wait_updated()
+        current = [layer["Arn"] for layer in config.get("Layers", [])]
+        if (layers, env) != (current, function_env(config)):  # else $LATEST already pins it
+            # RevisionId: refuse to overwrite a change someone made since we read the config.
+            request: dict[str, Any] = (
+                {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
+            )
+            self.lam.update_function_configuration(
+                FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
+            )
+            self.wait_updated()
+        # Lambda publishes nothing new when $LATEST is unchanged since the last version: it
+        # returns that version (a release with nothing new then finds live already serving).
         published = self.lam.publish_version(FunctionName=self.function, Description=description)
         self.wait_updated(published["Version"])
         self.progress(f"published {self.function} version {published['Version']}")
@@ -190,6 +194,8 @@ class VersionPublisher:
 MODEL_PINS = tuple(ExpectedModel().env())
 # The predict function names the function that follows its model (template.yaml).
 FOLLOWER_ENV = "BATCH_FUNCTION"
+# ...and the provisioned concurrency a release keeps on its alias (template.yaml; 0: none).
+PROVISIONED_ENV = "PROVISIONED_CONCURRENCY"
 
 
 def followers_named_by(served: dict[str, Any]) -> tuple[str, ...]:

@@ -103,6 +103,27 @@ class Handover:
         self._drop(warmed)
         self.progress(f"{self.alias}'s provisioned concurrency is ready for its new split")
 
+    def keep_floor(self, wanted: int | None) -> None:
+        """The alias's own provisioned concurrency, as the stack asks (PROVISIONED_CONCURRENCY
+        in the function's environment; template.yaml): at least `wanted` where it has none
+        (Application Auto Scaling moves it from there), none where the stack asks for 0. The
+        alias's declaration cannot carry it: any change to that would move `live`."""
+        if wanted is None:
+            return  # a stack from before round 3 keeps it on the alias's declaration
+        found = self.config(self.alias)
+        if wanted > 0 and found is None:
+            self.progress(f"provisioning {wanted} environments of {self.alias} (the floor)")
+            self.lam.put_provisioned_concurrency_config(
+                FunctionName=self.function,
+                Qualifier=self.alias,
+                ProvisionedConcurrentExecutions=wanted,
+            )
+        elif wanted == 0 and found is not None:
+            self.progress(f"removing {self.alias}'s provisioned concurrency (ColdStartStrategy)")
+            self.lam.delete_provisioned_concurrency_config(
+                FunctionName=self.function, Qualifier=self.alias
+            )
+
     def _drop(self, versions: list[str]) -> None:
         for version in versions:
             self.lam.delete_provisioned_concurrency_config(

@@ -4,4 +4,4 @@ golden check, the OpenAPI document, the function's settings, data capture, and t
 mirror, replay and switch. Imports only `shared` and the root contracts.
 
 Modules are imported by name (`lambdaserve.serving.predictor`); this file stays empty so the
-functions that need none of numpy's weight (PreTraffic) pay nothing for it."""
+functions that need none of numpy's weight pay nothing for it."""

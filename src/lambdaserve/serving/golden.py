@@ -1,7 +1,7 @@
 """Golden examples: the event that replays them to a function version, and the one
 comparison of an answer with what the model gave when bundled.
 
-Pure (no AWS): `lambdaserve deploy`, the CodeDeploy PreTraffic hook, `publish` (through the
+Pure (no AWS): `lambdaserve deploy` and `release`, `publish` (through the
 Predictor) and bundling all compare with `compare_golden`. Invoking a version is `invoker.py`.
 """
 

@@ -1,5 +1,5 @@
 """The API Gateway REST proxy event for one HTTP request: what the local gateway sends a
-function, and what deploy and the PreTraffic hook send a new version with the golden examples.
+function, and what a release sends a new version with the golden examples.
 Shipped in the serving layer (the hook needs it); builds no client."""
 
 from __future__ import annotations

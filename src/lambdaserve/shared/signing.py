@@ -3,7 +3,7 @@ by a principal allowed to sign may ever name a model file to load.
 
 The signature covers the exact manifest bytes (which carry the model file's sha256), is
 stored beside the manifest as `manifest.sig` (and inside the model layer), and is checked with
-KMS Verify by `lambdaserve deploy` and by the PreTraffic hook. No AWS client is built here.
+KMS Verify by every lambdaserve release (deploy, release, promote). No AWS client is built here.
 """
 
 from __future__ import annotations
