@@ -33,18 +33,23 @@ def _ok(result: Any) -> Any:
     return result
 
 
-def _served(stack: Running) -> dict[str, Any]:
-    """Which function version answered /predict, with which model, on how much memory."""
-    status, headers, body = stack.call("/predict", BODY)
-    assert status == 200, body
-    version = headers["X-Lambdaserve-Function-Version"]
-    lam = boto3.client(
+def _lambda(stack: Running) -> Any:
+    """A Lambda client of the stack's AWS endpoint, as the exported environment names it."""
+    return boto3.client(
         "lambda",
         endpoint_url=stack.env["AWS_ENDPOINT_URL"],
         region_name=stack.env["AWS_DEFAULT_REGION"],
         aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def _served(stack: Running) -> dict[str, Any]:
+    """Which function version answered /predict, with which model, on how much memory."""
+    status, headers, body = stack.call("/predict", BODY)
+    assert status == 200, body
+    version = headers["X-Lambdaserve-Function-Version"]
+    lam = _lambda(stack)
     config = lam.get_function_configuration(
         FunctionName=stack.env["LAMBDASERVE_FUNCTION"], Qualifier=version
     )
@@ -122,3 +127,25 @@ def test_sequence_3_a_lock_file_release_takes_the_same_path_and_rolls_back(
     assert again["released"] is False  # nothing new: the lock is what serves
     _ok(stack.cli("rollback"))
     assert _served(stack)["model"] == "2"
+
+
+def test_sequence_4_a_hand_move_is_named_and_rollback_returns_to_the_recorded_version(
+    stack: Running,
+) -> None:
+    """`aws lambda update-alias` by hand is the UpdateAlias call below (boto3, the AWS CLI's
+    own library), sent to the local stack's endpoint."""
+    recorded = _served(stack)["version"]
+    lam = _lambda(stack)
+    lam.update_alias(
+        FunctionName=stack.env["LAMBDASERVE_FUNCTION"], Name="live", FunctionVersion="1"
+    )
+    status = json.loads(_ok(stack.cli("status", "--json")).stdout)
+    assert status["drift"]["summary"] == (
+        f"live was moved outside lambdaserve: lambdaserve recorded version {recorded} (100%), "
+        "it now sends version 1 (100%)"
+    )
+    refused = _local_deploy(stack, "MemorySize=1024")
+    assert refused.returncode == 5
+    assert "moved outside lambdaserve" in refused.stderr
+    _ok(stack.cli("rollback"))
+    assert _served(stack)["version"] == recorded

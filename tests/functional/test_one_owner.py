@@ -279,3 +279,24 @@ def test_the_record_survives_a_restart(account: Account, tmp_path: Path) -> None
     stack = Stack(account, project_template())
     stack.record.save(tmp_path / "stack.json")
     assert DeployedStack.load(tmp_path / "stack.json") == stack.record
+
+
+def test_a_lock_files_rollout_starts_the_judged_canary(
+    cli: Callable[..., Result],
+    account: Account,
+    models: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account.s3.create_bucket(Bucket="monitoring-one-owner")
+    monkeypatch.setenv("LAMBDASERVE_MONITORING_BUCKET", "monitoring-one-owner")
+    _ok(cli("deploy", "retail-propensity", "1"))
+    lock = tmp_path / "lambdaserve.lock"
+    _refused(cli("lock", "retail-propensity", "2", "--steps", "10,x"), 1, "--steps '10,x'")
+    _ok(cli("lock", "retail-propensity", "2", "--file", str(lock), "--steps", "10,100"))
+    assert json.loads(lock.read_text())["rollout"] == {"steps": "10,100"}
+    plan = _doc(_ok(cli("release", "--lock", str(lock), "--json")))
+    assert (plan["state"], plan["step"], plan["model_version"]) == ("running", 10, "2")
+    assert account.live().weights == {plan["canary"]: 0.1}
+    # The canary is the judge's to move on (`deploy --resume`): nothing else releases meanwhile.
+    _refused(cli("release", "--check"), 5, "a canary is in progress on live")

@@ -40,3 +40,17 @@ def test_make_deploy_takes_the_region_the_cli_resolves_and_invents_none() -> Non
     confirm = _make("-n", "deploy", "STACK=shop", "CONFIRM=1", "-o", "build")
     assert "--confirm-changeset" in confirm
     assert "--no-confirm-changeset" not in confirm
+
+
+def test_make_deploy_asks_first_then_sam_deploys_then_releases_through_lambdaserve() -> None:
+    """Issue 27: `sam deploy` never moves `live`; the release after it carries the change, and
+    nothing is applied while a canary or another release is in flight."""
+    planned = _make("-n", "deploy", "STACK=shop", "-o", "build")
+    check = planned.index("release --check")
+    sam = planned.index("sam deploy")
+    release = planned.index(" release", sam)
+    assert check < sam < release
+    assert "&&" in planned[check:release]  # a refusal stops before `sam deploy`
+    gitops = _make("-n", "deploy", "STACK=shop", "LOCK=lambdaserve.lock", "ADOPT=1", "-o", "build")
+    assert re.search(r"shop release\s+\\?\s*--lock lambdaserve.lock --adopt", gitops)
+    assert "release --check --adopt" in gitops

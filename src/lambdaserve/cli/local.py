@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,27 @@ def _parameters(given: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def state_dir_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(".lambdaserve-local"),
+        show_default=True,
+        help=help_text,
+    )
+
+
+parameters_option = click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=lambda _ctx, _param, given: _parameters(given),
+    help="a template parameter, as `sam deploy --parameter-overrides` (repeatable; e.g. "
+    "CaptureSampleRate=1)",
+)
+
+
 @click.group()
 def local() -> None:
     """The whole stack on this machine: no Docker, no AWS account."""
@@ -60,12 +82,7 @@ def local() -> None:
     default=None,
     help="serve this bundle instead of the sample model",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".lambdaserve-local"),
-    show_default=True,
-)
+@state_dir_option("where the stack keeps its state (wiped at start)")
 @click.option("--seed", type=int, default=None, help="seed of the canary traffic split")
 @click.option(
     "--auth-mode",
@@ -80,14 +97,7 @@ def local() -> None:
     callback=lambda _ctx, _param, key: _api_key(key),
     help="the key API_KEY mode accepts (at least 20 characters); default: a new random one",
 )
-@click.option(
-    "--parameter",
-    "parameters",
-    multiple=True,
-    metavar="NAME=VALUE",
-    callback=lambda _ctx, _param, given: _parameters(given),
-    help="a template parameter, as sam deploy --parameter-overrides (e.g. CaptureSampleRate=1)",
-)
+@parameters_option
 @click.option(
     "--max-environments",
     type=click.IntRange(min=1),
@@ -158,14 +168,7 @@ def local_up(
 
 
 @local.command("deploy")
-@click.option(
-    "--parameter",
-    "parameters",
-    multiple=True,
-    metavar="NAME=VALUE",
-    callback=lambda _ctx, _param, given: _parameters(given),
-    help="a template parameter to change, as `sam deploy --parameter-overrides` (repeatable)",
-)
+@parameters_option
 @click.option(
     "--template",
     "template_file",
@@ -173,17 +176,16 @@ def local_up(
     default=None,
     help="apply this template instead of the one applied last (code and layers stay the build's)",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".lambdaserve-local"),
-    show_default=True,
-    help="the running stack's (as given to `local up`)",
-)
+@state_dir_option("the running stack's (as given to `local up`)")
 @click.option(
     "--no-release",
     is_flag=True,
     help="`sam deploy` alone: change the stack, leave `live` (a later `release` carries it)",
+)
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="record a move of live made outside lambdaserve, then release (once, after migrating)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the release's JSON")
 @click.pass_context
@@ -193,6 +195,7 @@ def local_deploy(
     template_file: Path | None,
     state_dir: Path,
     no_release: bool,
+    adopt: bool,
     as_json: bool,
 ) -> None:
     """What `make deploy` does, on the running local stack: asks whether a release may start,
@@ -214,7 +217,7 @@ def local_deploy(
     if unknown:
         _fail(f"the template has no parameter {', '.join(sorted(unknown))}")
     services = services_of(ctx)
-    services.deployer().ready()  # a canary or another release in flight: refused, unchanged
+    services.deployer().ready(adopt)  # a canary, a release in flight: refused, unchanged
     cloudformation = CloudFormation(
         services.client("lambda"), services.client("ssm"), services.session.region_name
     )
@@ -225,7 +228,7 @@ def local_deploy(
     if not no_release:
         change = " ".join(f"{k}={v}" for k, v in parameters.items()) or "template"
         release_model(
-            services, None, f"local deploy {change}", False, RolloutOptions.none(), as_json
+            services, None, f"local deploy {change}", adopt, RolloutOptions.none(), as_json
         )
 
 

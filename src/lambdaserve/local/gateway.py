@@ -203,7 +203,7 @@ def _http_response(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]]
 
 def routes_of(template: dict[str, Any], function_id: str) -> list[Route]:
     """The API routes that integrate with a function (its alias `live`): the paths of each
-    API's OpenAPI body whose integration URI names it."""
+    API's OpenAPI body whose integration URI names it, and any Api events it has."""
     routes = []
     for resource in template["Resources"].values():
         if resource.get("Type") != "AWS::Serverless::Api":
@@ -215,4 +215,12 @@ def routes_of(template: dict[str, Any], function_id: str) -> list[Route]:
                 target = uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
                 if "${" + function_id in target:
                     routes.append(Route(method.upper(), path))
+    # A template from before round 3 routed with the function's Api events (SAM's own
+    # integrations): a stack of it runs locally too (its migration is tested so).
+    events = template["Resources"][function_id]["Properties"].get("Events", {}).values()
+    routes += [
+        Route(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+        for e in events
+        if e.get("Type") == "Api"
+    ]
     return routes

@@ -198,22 +198,20 @@ class Deployer:
         """The alias and its ledger; CanaryInProgressError while it has a canary,
         AliasDriftError where it was moved outside lambdaserve (unless `adopt`)."""
         now, ledger = self._unmoved(*self.current(), adopt)
-        if now.weights:
-            raise CanaryInProgressError(
-                f"a canary is in progress on {self.alias} ({now.describe()}): "
-                "promote or rollback it first"
-            )
-        return now, ledger
+        return self._without_canary(now), ledger
 
     def ready(self, adopt: bool = False) -> AliasState:
         """Whether a release may start now, changing nothing: ReleaseInFlightError while
-        another holds the lease, CanaryInProgressError while `live` has weights,
-        AliasDriftError where it was moved outside lambdaserve (not checked with `adopt`)."""
+        another holds the lease, then as `settled` (drift is not checked with `adopt`: the
+        release will adopt it)."""
         if self.lease is not None:
             self.lease.check()
         now, ledger = self.current()
         if not adopt:
             now, ledger = self._unmoved(now, ledger, False)
+        return self._without_canary(now)
+
+    def _without_canary(self, now: AliasState) -> AliasState:
         if now.weights:
             raise CanaryInProgressError(
                 f"a canary is in progress on {self.alias} ({now.describe()}): "
