@@ -67,9 +67,19 @@ def _error(code: str, message: str) -> ClientError:
 
 @pytest.fixture
 def provisioned(published: Account) -> Provisioned:
+    _stack_asks(published, "10")  # ColdStartStrategy provisioned, ProvisionedConcurrency 10
     lam = Provisioned(published.lam)
     lam.configs["live"] = {"Requested": 10, "Status": "READY", "reads": 0}
     return lam
+
+
+def _stack_asks(account: Account, floor: str) -> None:
+    """What `sam deploy` leaves on $LATEST for a ColdStartStrategy (template.yaml)."""
+    config = account.lam.get_function_configuration(FunctionName=account.function)
+    env = config["Environment"]["Variables"] | {"PROVISIONED_CONCURRENCY": floor}
+    account.lam.update_function_configuration(
+        FunctionName=account.function, Environment={"Variables": env}
+    )
 
 
 def _deployer(account: Account, lam: Provisioned) -> Any:
@@ -103,6 +113,7 @@ def test_a_canary_is_provisioned_and_ready_before_it_takes_traffic(
 def test_a_version_that_cannot_be_provisioned_leaves_the_alias_as_it_was(
     published: Account,
 ) -> None:
+    _stack_asks(published, "4")
     lam = Provisioned(published.lam, failing=frozenset({"3"}))
     lam.configs["live"] = {"Requested": 4, "Status": "READY", "reads": 0}
     deployer = _deployer(published, lam)
@@ -137,3 +148,21 @@ def test_without_provisioned_concurrency_a_move_is_one_alias_write(published: Ac
 def test_shares_split_the_alias() -> None:
     assert AliasState("2", {"3": 0.1}).shares() == {"2": 0.9, "3": 0.1}
     assert AliasState.canary("2", "3", 12.5) == AliasState("2", {"3": 0.125})
+
+
+def test_a_release_keeps_the_floor_the_stack_asks_for_on_live(published: Account) -> None:
+    """The alias's declaration carries no provisioned concurrency (a change to it would move
+    live), so the release keeps it: the floor where the alias has none, none where the stack
+    asks for none."""
+    _stack_asks(published, "4")
+    lam = Provisioned(published.lam, polls=1)
+    deployer = _deployer(published, lam)
+    deployer.deploy("retail-propensity", "1")
+    assert lam.configs["live"]["Requested"] == 4
+    assert ("put", "live", 4) in lam.calls
+
+    _stack_asks(published, "0")  # ColdStartStrategy back to none, then `make deploy`
+    deployer.deploy("retail-propensity", "2")
+    assert "live" not in lam.configs
+    assert ("delete", "live", None) in lam.calls
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +86,19 @@ class ProvisionedConcurrency:
             threading.Thread(target=self.allocate, args=(function, alias), daemon=True).start()
         else:
             self.allocate(function, alias)
+
+    def ready(self, function: str, alias: str, timeout: float = 300) -> bool:
+        """Wait until the qualifier's config is READY (False: none, or not in time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                config = self._configs.get((function, alias))
+                if config is None:
+                    return False
+                if config["Status"] == "READY":
+                    return True
+            time.sleep(0.1)
+        return False
 
     def requested(self, function: str, alias: str) -> int:
         config = self._configs.get((function, alias))

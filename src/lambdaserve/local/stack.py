@@ -166,9 +166,9 @@ class LocalCloud:
         self.log(f"published {published.name} v{published.version}")
         self.deployer().deploy(published.name, published.version, reason="local up")
         if self.strategy == "provisioned":
-            # As the template's ProvisionedConcurrencyConfig: initialised before any traffic.
-            wanted = int(self.parameters.get("ProvisionedConcurrency", "1"))
-            self.provisioned.put(FUNCTION, "live", wanted, background=False)
+            # The release above put the stack's floor on `live` (PROVISIONED_CONCURRENCY, as
+            # on AWS): its environments are initialised before any traffic.
+            self.provisioned.ready(FUNCTION, "live")
         self._alias_moved(FUNCTION, background=False)  # SnapStart: published, snapshot taken
         self.gateway = Gateway(
             self.settings.port,

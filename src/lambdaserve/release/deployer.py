@@ -346,6 +346,9 @@ class Deployer:
         )
         self._finish(entry, known, config)
         self.handover.after(warmed)
+        if not after.weights:  # the alias's own provisioned concurrency, as the stack asks
+            floor = function_env(config or self.config_of(after.version)).get(PROVISIONED_ENV)
+            self.handover.keep_floor(int(floor) if floor and floor.isdigit() else None)
 
     def _entry(
         self, before: AliasState, after: AliasState, reason: str, verification: Verification
@@ -366,8 +369,6 @@ class Deployer:
                 live_parameters.write_live(self.ssm, self.ssm_prefix, served)
             for follower in self.followers(served):
                 follower.follow(served)
-            floor = function_env(served).get(PROVISIONED_ENV)
-            self.handover.keep_floor(int(floor) if floor and floor.isdigit() else None)
         done = ledger.after(entry)
         self.ledger.write(done)
         return done

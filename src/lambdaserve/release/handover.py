@@ -133,7 +133,9 @@ class Handover:
     def _ready(self, qualifier: str) -> None:
         deadline = self.clock() + self.wait_seconds
         while True:
-            found = self.config(qualifier) or {}
+            found = self.config(qualifier)
+            if found is None:
+                return  # nothing provisioned there (any more): nothing to wait for
             status = found.get("Status")
             if status == "READY":
                 return
