@@ -90,8 +90,8 @@ deploy: build ## sam deploy STACK, then release its live model (or LOCK=file's) 
 	overrides="$$($(BIN)/lambdaserve --region $$region --stack $(STACK) init-parameters)" && \
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/sam deploy --stack-name $(STACK) --region $$region \
 	  $(if $(GUIDED),--guided) $(CHANGESET) \
-	  --capabilities CAPABILITY_IAM --resolve-s3 --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
-	  --parameter-overrides $$overrides $(PARAMS) && \
+	  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM --resolve-s3 --no-fail-on-empty-changeset \
+	  $(DEPLOY_FLAGS) --parameter-overrides $$overrides $(PARAMS) && \
 	$(BIN)/lambdaserve --region $$region --stack $(STACK) release \
 	  $(if $(LOCK),--lock $(LOCK)) $(if $(ADOPT),--adopt) $(RELEASE_FLAGS)
 

@@ -1,6 +1,7 @@
-"""POST /predict, GET /health, /model, /openapi.json: Powertools wiring over
+"""POST /predict, POST /snowflake, GET /health, /model, /openapi.json: Powertools wiring over
 lambdaserve.serving.api.
-Invoked by the shadow subscription (a CloudWatch Logs event), it scores mirrored requests."""
+Invoked by the shadow subscription (a CloudWatch Logs event), it scores mirrored requests;
+invoked by Redshift (a Lambda UDF's batch), it answers in Redshift's JSON."""
 
 # ruff: noqa: E402 - the thread limits must be set before numpy and scikit-learn are imported
 from __future__ import annotations
@@ -16,7 +17,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdaserve.serving.api import ModelSlot, Subsegments, create_app
+from lambdaserve.serving import warehouse
+from lambdaserve.serving.api import ModelSlot, Subsegments, create_app, create_scorer
 from lambdaserve.serving.predictor import Predictor
 from lambdaserve.serving.replay import score_mirrored
 from lambdaserve.serving.settings import Settings
@@ -44,7 +46,8 @@ slot = ModelSlot(load_model, logger, metrics)
 # In the init phase, not on the first request: a provisioned or SnapStart environment is
 # then ready with its model, and the first caller does not pay for the load.
 slot.preload()
-app = create_app(slot, logger, metrics, tracing, settings)
+score = create_scorer(metrics, tracing, settings)
+app = create_app(slot, logger, metrics, tracing, settings, score)
 freeze_init()  # init is done: what it made is kept out of the collector's full passes
 
 
@@ -65,8 +68,19 @@ def shadow_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return counts
 
 
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@logger.inject_lambda_context
+@metrics.log_metrics
+def redshift_handler(event: dict[str, Any], context: LambdaContext) -> str:
+    """A Redshift Lambda UDF's batch: its documented JSON answer (serving/warehouse.py)."""
+    logger.append_keys(function_version=context.function_version)
+    metrics.add_metric(name="WarehouseRequests", unit="Count", value=1)
+    return warehouse.redshift_answer(event, slot.get, score)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if isinstance(event, dict) and "awslogs" in event:  # only CloudWatch Logs sends this
         return shadow_handler(event, context)
+    if warehouse.is_redshift_call(event):
+        return redshift_handler(event, context)
     answer: dict[str, Any] = api_handler(event, context)
     return answer

@@ -51,6 +51,18 @@ class Running:
         """A request with the stack's API key, as a client of the deployed API sends it."""
         return request(f"{self.url}{path}", body, key=self.env["LAMBDASERVE_API_KEY"], **kwargs)
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's AWS endpoint, as its exported environment names it."""
+        import boto3
+
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(Path(sys.executable).parent / "lambdaserve"), *args],

@@ -25,6 +25,17 @@ from support import load_event
 
 pytestmark = pytest.mark.build
 BODY = json.loads(load_event("predict.json")["body"])
+# The sample's features in the bundle's order: the warehouses' positional arguments.
+FEATURES = [
+    "recency_days",
+    "frequency_90d",
+    "monetary_90d",
+    "sessions_7d",
+    "cart_adds_7d",
+    "discount_pct",
+    "device",
+    "channel",
+]
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +131,7 @@ def test_canary_split_promote_and_rollback_through_the_cli(
 
 
 def _s3(stack: Running) -> Any:
-    import boto3
-
-    env = stack.env
-    return boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    return stack.client("s3")
 
 
 BATCH_ROWS = 100_000
@@ -271,6 +273,36 @@ def test_a_batch_can_score_with_a_named_registry_model_verified_as_deploy_verifi
     assert {line.rsplit(",", 1)[1] for line in body.splitlines()[1:]} == {"2"}
     live = stack.call("/predict", BODY)[2]["model"]["version"]
     assert live == "1"  # live (and the batch alias) stay on the released model
+
+
+def test_warehouse_calls_score_as_predict_does(stack: Running) -> None:
+    """Snowflake's batch over HTTP (POST /snowflake, the API key as its integration sends it)
+    and Redshift's Lambda UDF payload invoked on `live`, as each vendor documents them."""
+    rows = [[r.get(f) for f in FEATURES] for r in BODY["instances"]]
+    _, _, predicted = stack.call("/predict", BODY)
+    expected = [p[1] for p in predicted["probabilities"]]
+    status, _, answer = stack.call("/snowflake", {"data": [[i, *r] for i, r in enumerate(rows)]})
+    assert status == 200, answer
+    assert answer == {"data": [[i, p] for i, p in enumerate(expected)]}
+
+    event = {
+        "request_id": "e2e",
+        "cluster": "arn:aws:redshift:us-east-1:123456789012:cluster:analytics",
+        "user": "analyst",
+        "database": "retail",
+        "external_function": "public.f_retail_propensity",
+        "query_id": 1,
+        "num_records": len(rows),
+        "arguments": rows,
+    }
+    invoked = stack.client("lambda").invoke(
+        FunctionName=stack.env["LAMBDASERVE_FUNCTION"],
+        Qualifier="live",
+        Payload=json.dumps(event).encode(),
+    )
+    assert "FunctionError" not in invoked
+    text = json.loads(invoked["Payload"].read())  # the JSON text Redshift's examples return
+    assert json.loads(text) == {"success": True, "num_records": len(rows), "results": expected}
 
 
 def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from e2e.running import Running, running_stack
 from support import load_event
@@ -33,23 +32,12 @@ def _ok(result: Any) -> Any:
     return result
 
 
-def _lambda(stack: Running) -> Any:
-    """A Lambda client of the stack's AWS endpoint, as the exported environment names it."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
-        region_name=stack.env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 def _served(stack: Running) -> dict[str, Any]:
     """Which function version answered /predict, with which model, on how much memory."""
     status, headers, body = stack.call("/predict", BODY)
     assert status == 200, body
     version = headers["X-Lambdaserve-Function-Version"]
-    lam = _lambda(stack)
+    lam = stack.client("lambda")
     config = lam.get_function_configuration(
         FunctionName=stack.env["LAMBDASERVE_FUNCTION"], Qualifier=version
     )
@@ -135,7 +123,7 @@ def test_sequence_4_a_hand_move_is_named_and_rollback_returns_to_the_recorded_ve
     """`aws lambda update-alias` by hand is the UpdateAlias call below (boto3, the AWS CLI's
     own library), sent to the local stack's endpoint."""
     recorded = _served(stack)["version"]
-    lam = _lambda(stack)
+    lam = stack.client("lambda")
     lam.update_alias(
         FunctionName=stack.env["LAMBDASERVE_FUNCTION"], Name="live", FunctionVersion="1"
     )

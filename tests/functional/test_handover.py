@@ -165,4 +165,3 @@ def test_a_release_keeps_the_floor_the_stack_asks_for_on_live(published: Account
     deployer.deploy("retail-propensity", "2")
     assert "live" not in lam.configs
     assert ("delete", "live", None) in lam.calls
-

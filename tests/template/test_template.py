@@ -40,11 +40,12 @@ def test_cfn_lint_finds_nothing() -> None:
     assert [str(m) for m in matches] == []
 
 
-def test_rest_api_has_exactly_the_four_routes(cfn: dict[str, Any]) -> None:
+def test_rest_api_has_exactly_its_five_routes(cfn: dict[str, Any]) -> None:
     (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
     paths = api["Properties"]["Body"]["paths"]
     assert {(p, m) for p, methods in paths.items() for m in methods} == {
         ("/predict", "post"),
+        ("/snowflake", "post"),
         ("/health", "get"),
         ("/model", "get"),
         ("/openapi.json", "get"),
@@ -276,7 +277,7 @@ def test_auth_mode_puts_exactly_one_scheme_on_every_route(
     deployed = _deployed(cfn, AuthMode=mode)
     (api,) = _of_type(deployed, "AWS::ApiGateway::RestApi").values()
     methods = _methods(deployed)
-    assert len(methods) == 4
+    assert len(methods) == 5
     for method in methods:
         assert method["security"] == AUTH_MODES[mode]
         # No integration credentials: API Gateway invokes the alias through the function's
@@ -522,3 +523,30 @@ def test_cold_start_strategy_switches_snapstart_or_provisioned_concurrency_and_a
     assert not TemplateResolver(sam, {"ColdStartStrategy": "provisioned"}).condition(
         "HasScheduledPeak"
     )
+
+
+def test_redshift_may_invoke_live_only_and_snowflake_only_its_route(
+    sam: dict[str, Any],
+) -> None:
+    """Warehouse scoring (docs: Warehouse scoring): each warehouse's role reaches one thing."""
+    redshift = sam["Resources"]["RedshiftUdfRole"]["Properties"]
+    (trust,) = redshift["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "redshift.amazonaws.com"}
+    (policy,) = redshift["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Ref": "PredictFunctionAliaslive"},
+        }
+    ]
+    snowflake = sam["Resources"]["SnowflakeApiRole"]
+    assert snowflake["Condition"] == "HasSnowflake"
+    (trust,) = snowflake["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {
+        "StringEquals": {"sts:ExternalId": {"Ref": "SnowflakeExternalId"}}
+    }
+    (policy,) = snowflake["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "execute-api:Invoke"
+    assert statement["Resource"]["Fn::Sub"].endswith("${PredictApi}/${StageName}/POST/snowflake")

@@ -23,7 +23,7 @@ def _validator(doc: dict[str, Any], name: str) -> jsonschema.Draft202012Validato
 
 def test_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
     validate(doc)
-    assert set(doc["paths"]) == {"/predict", "/health", "/model", "/openapi.json"}
+    assert set(doc["paths"]) == {"/predict", "/snowflake", "/health", "/model", "/openapi.json"}
 
 
 def test_every_operation_needs_an_api_key_or_sigv4_and_documents_the_403(
@@ -84,3 +84,16 @@ def test_columnar_rows_are_documented_value_by_value(
     assert not request.is_valid({"dataframe_split": {"columns": names, "data": [rows[0][:-1]]}})
     bad = [*rows[0][:-2], "watch", rows[0][-1]]
     assert not request.is_valid({"dataframe_split": {"columns": names, "data": [bad]}})
+
+
+def test_the_snowflake_route_documents_its_positional_rows_and_results(
+    sample_bundle: Path,
+) -> None:
+    schemas = document(manifest.read(sample_bundle), max_rows=100)["components"]["schemas"]
+    request = jsonschema.Draft202012Validator(schemas["SnowflakeRequest"])
+    row = [0, 3, 6, 412.5, 9, 4, None, "desktop", "email"]
+    assert request.is_valid({"data": [row]})
+    assert not request.is_valid({"data": [row[:-1]]})  # one argument short
+    assert not request.is_valid({"data": []})
+    response = jsonschema.Draft202012Validator(schemas["SnowflakeResponse"])
+    assert response.is_valid({"data": [[0, 0.25], [1, None]]})

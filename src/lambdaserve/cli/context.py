@@ -203,7 +203,15 @@ OUTPUT_OF = {
 }
 # Every stack output any command reads (the template test holds the template to it).
 STACK_OUTPUTS = frozenset(
-    {*OUTPUT_OF.values(), "ModelParameterPrefix", "SigningKeyArn", "ApiUrl", "ApiKeyId"}
+    {
+        *OUTPUT_OF.values(),
+        "ModelParameterPrefix",
+        "SigningKeyArn",
+        "ApiUrl",
+        "ApiKeyId",
+        "LiveAliasArn",
+        "RedshiftUdfRoleArn",
+    }
 )
 
 

@@ -14,6 +14,7 @@ from lambdaserve.cli import local as cli_local
 from lambdaserve.cli import monitor as cli_monitor
 from lambdaserve.cli import release as cli_release
 from lambdaserve.cli import shadow as cli_shadow
+from lambdaserve.cli import sql as cli_sql
 from lambdaserve.cli import stack as cli_stack
 from lambdaserve.cli.exit_codes import Commands
 
@@ -41,5 +42,6 @@ for command in (
     *cli_batch.COMMANDS,
     *cli_monitor.COMMANDS,
     *cli_shadow.COMMANDS,
+    *cli_sql.COMMANDS,
 ):
     main.add_command(command)

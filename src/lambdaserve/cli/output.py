@@ -97,6 +97,15 @@ JSON_SHAPES: dict[str, str] = {
         f'"weights"}}`; with steps (the options or the lock file\'s): {_ROLLOUT}'
     ),
     "lock": '`{"file", "model": {"name", "version", "sha256"}, "rollout": {"steps", "interval"}}`',
+    "local deploy": "as `release` (the release after the change); nothing with --no-release",
+    "sql redshift": (
+        '`{"function", "arguments": [{"name", "type"}], "returns", "result": "probability"|'
+        '"class"|"prediction", "statements": [sql]}`'
+    ),
+    "sql snowflake": (
+        '`{"function", "arguments": [{"name", "type"}], "returns", "result", "role", '
+        '"integration", "statements": [sql]}`: the three steps, in order'
+    ),
 }
 
 

@@ -23,7 +23,7 @@ from lambdaserve.problem import (
     RequestError,
     UnsupportedMediaTypeError,
 )
-from lambdaserve.serving import openapi
+from lambdaserve.serving import openapi, warehouse
 from lambdaserve.serving.capture import DataCapture
 from lambdaserve.serving.mirror import Mirror, ShadowSwitch
 from lambdaserve.serving.predictor import ModelLoadError, Predictor
@@ -217,14 +217,25 @@ class Scorer:
         return result
 
 
+def create_scorer(metrics: Metrics, subsegment: Subsegments, settings: Settings) -> Scorer:
+    """The one scorer of a container: every route and the Redshift UDF score through it, so
+    metrics, capture and a shadow's mirror see them alike."""
+    mirror = None
+    if settings.shadow_parameter:
+        switch = ShadowSwitch(settings.shadow_parameter, ttl=settings.shadow_refresh_seconds)
+        mirror = Mirror(switch)
+    return Scorer(metrics, subsegment, settings.capture_rate, mirror)
+
+
 def create_app(
     slot: ModelSlot,
     logger: Logger,
     metrics: Metrics,
     subsegment: Subsegments,
     settings: Settings,
+    score: Scorer | None = None,
 ) -> APIGatewayRestResolver:
-    """The resolver with the four routes, a request counter and the error answers."""
+    """The resolver with its routes, a request counter and the error answers."""
     app = APIGatewayRestResolver(strip_prefixes=None, serializer=answer_json)
 
     def count(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
@@ -233,11 +244,7 @@ def create_app(
 
     app.use(middlewares=[count])
 
-    mirror = None
-    if settings.shadow_parameter:
-        switch = ShadowSwitch(settings.shadow_parameter, ttl=settings.shadow_refresh_seconds)
-        mirror = Mirror(switch)
-    score = Scorer(metrics, subsegment, settings.capture_rate, mirror)
+    score = score or create_scorer(metrics, subsegment, settings)
 
     def model() -> Predictor:
         with subsegment("## load"):
@@ -248,6 +255,13 @@ def create_app(
         metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
         body = json_body(app.current_event, settings.max_body_bytes)
         return score(model(), body, app.current_event.decoded_body)
+
+    @app.post("/snowflake")
+    def snowflake() -> dict[str, Any]:
+        """A Snowflake external function's batch (serving/warehouse.py)."""
+        metrics.add_metric("WarehouseRequests", MetricUnit.Count, 1)
+        body = json_body(app.current_event, settings.max_body_bytes)
+        return warehouse.snowflake_answer(body, model(), score)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

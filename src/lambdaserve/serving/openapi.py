@@ -16,6 +16,7 @@ from lambdaserve.problem import (
     SchemaViolationError,
     UnsupportedMediaTypeError,
 )
+from lambdaserve.serving.warehouse import result_kind
 
 _JSON_TYPES = {"number": "number", "integer": "integer", "boolean": "boolean", "category": "string"}
 
@@ -168,12 +169,33 @@ def _paths() -> dict[str, Any]:
         "/model": ("model", "the model's manifest, public part"),
         "/openapi.json": ("openapi", "this document"),
     }
+    snowflake_ok = {
+        "description": "each row number with its result, in request order",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SnowflakeResponse"}}
+        },
+    }
+    snowflake_body = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SnowflakeRequest"}}
+        },
+    }
     return {
         "/predict": {
             "post": {
                 "operationId": "predict",
                 "requestBody": body,
                 "responses": _responses(predict_ok, _PREDICT_REFUSALS),
+            }
+        },
+        "/snowflake": {
+            "post": {
+                "operationId": "snowflake",
+                "description": "a Snowflake external function's batch: arguments positional, "
+                "in the feature order of the Instance schema",
+                "requestBody": snowflake_body,
+                "responses": _responses(snowflake_ok, _PREDICT_REFUSALS),
             }
         },
         **{
@@ -262,6 +284,55 @@ def _problem_responses() -> dict[str, Any]:
     }
 
 
+def _snowflake_schemas(manifest: Manifest, max_rows: int) -> dict[str, Any]:
+    """Snowflake's documented batch: [row_number, one value per feature (NULL allowed)]."""
+    record = _record_schema(manifest)["properties"]
+    arguments = [{"anyOf": [record[f.name], {"type": "null"}]} for f in manifest.features]
+    result: dict[str, Any] = (
+        {"type": ["number", "null"]}
+        if result_kind(manifest) != "class"
+        else {"type": ["string", "integer", "boolean", "null"]}
+    )
+    width = len(manifest.features) + 1
+    return {
+        "SnowflakeRequest": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": max_rows,
+                    "items": {
+                        "type": "array",
+                        "prefixItems": [{"type": "integer"}, *arguments],
+                        "minItems": width,
+                        "maxItems": width,
+                    },
+                }
+            },
+            "additionalProperties": False,
+        },
+        "SnowflakeResponse": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "array",
+                    # [row_number, result]; as `items`, not `prefixItems`, which Schemathesis
+                    # cannot check in a response schema ("is not of types boolean, object").
+                    "items": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "integer"}, result]},
+                        "minItems": 2,
+                        "maxItems": 2,
+                    },
+                }
+            },
+        },
+    }
+
+
 def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -> dict[str, Any]:
     """The document a client needs to call exactly this model."""
     doc: dict[str, Any] = {
@@ -282,6 +353,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                     "oneOf": [_records_shape(max_rows), _columnar_shape(manifest, max_rows)]
                 },
                 "PredictResponse": _response_schema(manifest),
+                **_snowflake_schemas(manifest, max_rows),
                 **_problem_schemas(),
             },
             "securitySchemes": _SECURITY_SCHEMES,

@@ -226,6 +226,10 @@ class RequestParser:
             return None
         return numbers if self._numbers_valid(feature, numbers, present) else None
 
+    def problem_with(self, feature: Feature, value: Any) -> str | None:
+        """Why one value is invalid for the feature (None: valid, or absent)."""
+        return None if value is None else self._convert(feature, value)[1]
+
     def _convert(self, feature: Feature, value: Any) -> tuple[Any, str | None]:
         """The value as the model takes it, and a message if it is invalid."""
         if value is None:
