@@ -265,6 +265,19 @@ def test_a_release_while_another_is_in_flight_is_refused_and_changes_nothing(
     _ok(cli("deploy", "retail-propensity", "2"))  # the lease is free again
 
 
+def test_a_rollback_may_break_the_lease_of_a_dead_release(
+    cli: Callable[..., Result], account: Account, models: None
+) -> None:
+    _ok(cli("deploy", "retail-propensity", "1"))
+    _ok(cli("deploy", "retail-propensity", "2"))
+    dead = ReleaseLease(account.bucket, account.s3, account.function, "live", "ci-job-7")
+    dead._take("deploy")  # killed mid-way: its lease stays for 30 minutes
+    _refused(cli("rollback"), 5, "if that release is dead: rollback --break-lease")
+    broken = _ok(cli("rollback", "--break-lease"))
+    assert "broke the lease of deploy by ci-job-7" in broken.stderr
+    assert dead.holder() is None
+
+
 def test_an_expired_lease_of_a_killed_release_is_taken_over(
     cli: Callable[..., Result], account: Account, models: None
 ) -> None:

@@ -151,16 +151,35 @@ def promote(
 @click.command("rollback")
 @click.option("--to", "to", default=None, help="function version (default: the previous one)")
 @click.option("--reason", default="")
+@click.option(
+    "--break-lease",
+    is_flag=True,
+    help="free the lease of a release that died mid-way first (it would block 30 minutes)",
+)
 @json_option
 @insecure_option
 @click.pass_context
 def rollback(
-    ctx: click.Context, to: str | None, reason: str, as_json: bool, insecure_skip_verify: bool
+    ctx: click.Context,
+    to: str | None,
+    reason: str,
+    break_lease: bool,
+    as_json: bool,
+    insecure_skip_verify: bool,
 ) -> None:
     """Point the alias back at the previously live version, in one call. Where the alias was
     moved outside lambdaserve, "previous" is the version lambdaserve last recorded."""
     services = services_of(ctx)
-    state = services.deployer().rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
+    deployer = services.deployer()
+    if break_lease and deployer.lease is not None:
+        broken = deployer.lease.break_lease()
+        if broken:
+            click.echo(
+                f"broke the lease of {broken['operation']} by {broken['holder']} "
+                f"(since {broken['since']})",
+                err=True,
+            )
+    state = deployer.rollback(to, reason, insecure_skip_verify=insecure_skip_verify)
     emit(alias_result(services.alias, state), as_json, lambda _: alias_text(services.alias, state))
 
 

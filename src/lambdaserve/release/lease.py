@@ -71,6 +71,14 @@ class ReleaseLease:
         if held is not None and held["expires_at"] > self.clock():
             raise ReleaseInFlightError(self._refusal(held))
 
+    def break_lease(self) -> dict[str, Any] | None:
+        """Free the lease whoever holds it (a release known to be dead): what it said, if any.
+        For the way out of trouble (`rollback --break-lease`), not for racing a live release."""
+        held = self.holder()
+        if held is not None:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key)
+        return held
+
     @contextmanager
     def held(self, operation: str) -> Iterator[None]:
         if self._depth:
@@ -134,5 +142,5 @@ class ReleaseLease:
         return (
             f"another release is in flight on {self.alias}: {held['operation']} by "
             f"{held['holder']} since {held['since']} (the lease expires {held['expires']}); "
-            "nothing changed"
+            "nothing changed (if that release is dead: rollback --break-lease)"
         )
