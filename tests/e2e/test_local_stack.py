@@ -23,19 +23,12 @@ from e2e.running import Running, processes_mentioning, request, running_stack
 from scipy.stats import binom
 from support import load_event
 
+from lambdaserve.bundle.sample import FEATURE_NAMES
+
 pytestmark = pytest.mark.build
 BODY = json.loads(load_event("predict.json")["body"])
 # The sample's features in the bundle's order: the warehouses' positional arguments.
-FEATURES = [
-    "recency_days",
-    "frequency_90d",
-    "monetary_90d",
-    "sessions_7d",
-    "cart_adds_7d",
-    "discount_pct",
-    "device",
-    "channel",
-]
+FEATURES = FEATURE_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -41,3 +41,20 @@ def cli(account: Account, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Resu
         )
 
     return invoke
+
+
+@pytest.fixture
+def handler_env(monkeypatch: pytest.MonkeyPatch, sample_bundle: Path) -> pytest.MonkeyPatch:
+    """The predict function's environment as the template gives it, serving the sample."""
+    from lambdaserve.serving.predictor import sha256_of
+
+    for key, value in {
+        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
+        "POWERTOOLS_METRICS_NAMESPACE": "lambdaserve-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "MODEL_DIR": str(sample_bundle),
+        "MODEL_NAME": "retail-propensity",
+        "MODEL_SHA256": sha256_of(sample_bundle / "model.joblib"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch

@@ -14,27 +14,11 @@ import pytest
 from openapi_spec_validator import validate
 from support import ROOT, FakeLambdaContext, import_fresh, load_event
 
-from lambdaserve.serving.predictor import sha256_of
-
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _import_handler() -> ModuleType:
     return import_fresh(ROOT / "functions/predict/app.py", "predict_app")
-
-
-@pytest.fixture
-def handler_env(monkeypatch: pytest.MonkeyPatch, sample_bundle: Path) -> pytest.MonkeyPatch:
-    for key, value in {
-        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
-        "POWERTOOLS_METRICS_NAMESPACE": "lambdaserve-test",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "MODEL_DIR": str(sample_bundle),
-        "MODEL_NAME": "retail-propensity",
-        "MODEL_SHA256": sha256_of(sample_bundle / "model.joblib"),
-    }.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
 
 
 @pytest.fixture

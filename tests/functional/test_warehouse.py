@@ -10,7 +10,6 @@ import copy
 import json
 import random
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,33 +18,15 @@ import pytest
 from click.testing import Result
 from support import ROOT, Account, FakeLambdaContext, import_fresh, load_event
 
-from lambdaserve.serving.predictor import sha256_of
+from lambdaserve.bundle.sample import FEATURE_NAMES
 
 ROW = [3, 6, 412.5, 9, 4, 10, "desktop", "email"]  # the sample's features, in order
 OTHER = [120, 0, 0, 1, 0, None, "mobile", "social"]  # discount_pct is optional: NULL = missing
-NAMES = [
-    "recency_days",
-    "frequency_90d",
-    "monetary_90d",
-    "sessions_7d",
-    "cart_adds_7d",
-    "discount_pct",
-    "device",
-    "channel",
-]
+NAMES = FEATURE_NAMES
 
 
 @pytest.fixture
-def handler(monkeypatch: pytest.MonkeyPatch, sample_bundle: Path) -> ModuleType:
-    for key, value in {
-        "POWERTOOLS_SERVICE_NAME": "lambdaserve",
-        "POWERTOOLS_METRICS_NAMESPACE": "lambdaserve-test",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "MODEL_DIR": str(sample_bundle),
-        "MODEL_NAME": "retail-propensity",
-        "MODEL_SHA256": sha256_of(sample_bundle / "model.joblib"),
-    }.items():
-        monkeypatch.setenv(key, value)
+def handler(handler_env: pytest.MonkeyPatch) -> ModuleType:
     return import_fresh(ROOT / "functions/predict/app.py", "predict_app_warehouse")
 
 
