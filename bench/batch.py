@@ -111,10 +111,10 @@ def throughput(bundle: Path, data: bytes, url: str) -> dict[str, Any]:
     """One child's rows/s against raw predict_proba on the same rows, same process."""
     import numpy as np
 
-    from lambdaserve.batch.io import from_text
     from lambdaserve.batch.job import Job, plan
     from lambdaserve.batch.part import score_part
     from lambdaserve.serving.predictor import Predictor
+    from lambdaserve.serving.schema import from_text
 
     s3 = s3_client(url)
     s3.put_object(Bucket="bench", Key="in/part.csv", Body=data)

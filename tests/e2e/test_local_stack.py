@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,6 +297,35 @@ def test_warehouse_calls_score_as_predict_does(stack: Running) -> None:
     assert "FunctionError" not in invoked
     text = json.loads(invoked["Payload"].read())  # the JSON text Redshift's examples return
     assert json.loads(text) == {"success": True, "num_records": len(rows), "results": expected}
+
+
+def test_mlflows_own_client_scores_through_invocations(
+    stack: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's ScoringServerClient (mlflow-skinny) as a user of `mlflow models serve` runs it,
+    with the one addition API Gateway needs: the API key on each request."""
+    import pandas as pd
+    import requests
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    from lambdaserve import __version__
+
+    key = stack.env["LAMBDASERVE_API_KEY"]
+    send = requests.sessions.Session.request
+
+    def with_key(self: Any, method: str, url: str, **kwargs: Any) -> Any:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "x-api-key": key}
+        return send(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.sessions.Session, "request", with_key)
+    address = urllib.parse.urlsplit(stack.url)
+    client = ScoringServerClient(address.hostname, address.port)
+    client.wait_server_ready(timeout=30)
+    assert client.get_version() == __version__
+    frame = pd.DataFrame(BODY["instances"])  # a missing discount: NaN, as MLflow dumps it
+    answer = client.invoke(frame, params={"unused": 1})
+    _, _, predicted = stack.call("/predict", BODY)
+    assert list(answer.get_predictions(predictions_format="ndarray")) == (predicted["predictions"])
 
 
 def test_the_python_client_answers_a_dataframe_in_order_and_names_refused_rows(

@@ -40,12 +40,15 @@ def test_cfn_lint_finds_nothing() -> None:
     assert [str(m) for m in matches] == []
 
 
-def test_rest_api_has_exactly_its_five_routes(cfn: dict[str, Any]) -> None:
+def test_rest_api_has_exactly_its_routes(cfn: dict[str, Any]) -> None:
     (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
     paths = api["Properties"]["Body"]["paths"]
     assert {(p, m) for p, methods in paths.items() for m in methods} == {
         ("/predict", "post"),
         ("/snowflake", "post"),
+        ("/invocations", "post"),
+        ("/ping", "get"),
+        ("/version", "get"),
         ("/health", "get"),
         ("/model", "get"),
         ("/openapi.json", "get"),
@@ -277,7 +280,7 @@ def test_auth_mode_puts_exactly_one_scheme_on_every_route(
     deployed = _deployed(cfn, AuthMode=mode)
     (api,) = _of_type(deployed, "AWS::ApiGateway::RestApi").values()
     methods = _methods(deployed)
-    assert len(methods) == 5
+    assert len(methods) == 8
     for method in methods:
         assert method["security"] == AUTH_MODES[mode]
         # No integration credentials: API Gateway invokes the alias through the function's

@@ -23,7 +23,10 @@ def _validator(doc: dict[str, Any], name: str) -> jsonschema.Draft202012Validato
 
 def test_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
     validate(doc)
-    assert set(doc["paths"]) == {"/predict", "/snowflake", "/health", "/model", "/openapi.json"}
+    assert set(doc["paths"]) == {
+        "/predict", "/snowflake", "/invocations", "/ping", "/version", "/health", "/model",
+        "/openapi.json",
+    }  # fmt: skip
 
 
 def test_every_operation_needs_an_api_key_or_sigv4_and_documents_the_403(

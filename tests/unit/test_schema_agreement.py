@@ -128,7 +128,7 @@ def text_batch(draw: st.DrawFn) -> tuple[dict[str, list[str]], int]:
 def test_the_csv_fast_path_accepts_only_what_the_exact_path_accepts_and_agrees(
     batch: tuple[dict[str, list[str]], int],
 ) -> None:
-    from lambdaserve.batch.io import from_text
+    from lambdaserve.serving.schema import from_text
 
     columns, rows = batch
     features = {f.name: f for f in FEATURES}

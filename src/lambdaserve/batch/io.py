@@ -5,12 +5,11 @@ CSV header read and checked. No knowledge of models or parts."""
 from __future__ import annotations
 
 import csv
-import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lambdaserve.batch.errors import BatchError
 
@@ -18,11 +17,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-    from lambdaserve.manifest import Feature
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is refused as a row, never held in memory
 GZIP_MAGIC = b"\x1f\x8b"
-_INTEGER = re.compile(r"[+-]?\d+")
 UPLOAD_PIECE = 8 << 20  # S3 multipart pieces must be at least 5 MB (but the last)
 
 
@@ -200,18 +197,3 @@ def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
     if not inflater.eof:
         raise BatchInputError("the gzip stream is truncated")
     yield inflater.flush()
-
-
-def from_text(feature: Feature, text: str) -> Any:
-    """A CSV field as the JSON value a request would carry (empty = missing); text that is
-    no such value stays text, so the request's own check names the problem."""
-    if text == "":
-        return None
-    if feature.type in ("number", "integer"):
-        try:
-            return int(text) if _INTEGER.fullmatch(text) else float(text)
-        except ValueError:
-            return text
-    if feature.type == "boolean":
-        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
-    return text

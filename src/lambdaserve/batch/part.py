@@ -21,11 +21,11 @@ from lambdaserve.batch.io import (
     BatchInputError,
     MultipartWriter,
     blocks,
-    from_text,
     gunzip,
     read_header,
 )
 from lambdaserve.batch.job import Job, Part, PartResult, S3Uri, check_header
+from lambdaserve.serving.schema import from_text
 from lambdaserve.shared import jsonio
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.json_encoder import Encoder
 
+from lambdaserve import __version__
 from lambdaserve.problem import (
     CONTENT_TYPE,
     InternalError,
@@ -23,7 +24,7 @@ from lambdaserve.problem import (
     RequestError,
     UnsupportedMediaTypeError,
 )
-from lambdaserve.serving import openapi, warehouse
+from lambdaserve.serving import mlflow, openapi, warehouse
 from lambdaserve.serving.capture import DataCapture
 from lambdaserve.serving.mirror import Mirror, ShadowSwitch
 from lambdaserve.serving.predictor import ModelLoadError, Predictor
@@ -62,6 +63,17 @@ _STANDARD_DUMPS = partial(json.dumps, separators=(",", ":"), cls=Encoder)
 def answer_json(obj: Any) -> str:
     """A route's answer as compact JSON (orjson where the layer has it)."""
     return jsonio.dumps(obj, _STANDARD_DUMPS)
+
+
+def _text_body(event: Any, max_bytes: int) -> str:
+    """A request's body as text within the size limit, or the 400/413 that says why not."""
+    try:
+        text = event.decoded_body or ""
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedRequestError("the body is not valid base64-encoded UTF-8") from None
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise PayloadTooLargeError(f"the body is larger than this endpoint's {max_bytes} bytes")
+    return text
 
 
 def json_body(event: Any, max_bytes: int) -> Any:
@@ -262,6 +274,42 @@ def create_app(
         metrics.add_metric("WarehouseRequests", MetricUnit.Count, 1)
         body = json_body(app.current_event, settings.max_body_bytes)
         return warehouse.snowflake_answer(body, model(), score)
+
+    @app.post("/invocations")
+    def invocations() -> Response[str]:
+        """MLflow's scoring protocol, in its own answers and error shape (serving/mlflow.py)."""
+        metrics.add_metric("MlflowRequests", MetricUnit.Count, 1)
+        try:
+            media = mlflow.check_content_type(app.current_event.headers.get("content-type"))
+        except mlflow.UnsupportedContentError as exc:
+            metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
+            return Response(status_code=415, content_type="text/plain", body=str(exc))
+        try:
+            text = _text_body(app.current_event, settings.max_body_bytes)
+            predictor = model()
+            body = mlflow.predict_body(
+                media, text, predictor.parser.max_rows, predictor.manifest.features
+            )
+            answer = score(predictor, body)
+        except RequestError as exc:
+            metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
+            refused_by_type(metrics, exc.slug)
+            status, payload = mlflow.error_answer(exc)
+            return Response(status_code=status, content_type="application/json", body=payload)
+        # MLflow's json.dump of {"predictions": ...}, to the byte (its default separators).
+        predictions = json.dumps({"predictions": answer["predictions"]})
+        return Response(status_code=200, content_type="application/json", body=predictions)
+
+    @app.get("/ping")
+    def ping() -> Response[str]:
+        """MLflow's health check: a newline once the model is loaded."""
+        model()
+        return Response(status_code=200, content_type="application/json", body="\n")
+
+    @app.get("/version")
+    def version() -> Response[str]:
+        """MLflow's /version answers the server's version, unquoted: here, lambdaserve's."""
+        return Response(status_code=200, content_type="application/json", body=__version__)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -189,6 +189,7 @@ def _paths() -> dict[str, Any]:
                 "responses": _responses(predict_ok, _PREDICT_REFUSALS),
             }
         },
+        **_mlflow_paths(),
         "/snowflake": {
             "post": {
                 "operationId": "snowflake",
@@ -284,6 +285,94 @@ def _problem_responses() -> dict[str, Any]:
     }
 
 
+def _mlflow_paths() -> dict[str, Any]:
+    """MLflow's scoring protocol (serving/mlflow.py): its bodies, answers and error shape."""
+    error = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MlflowError"}}}
+    }
+    text = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+    gateway = {
+        code: {"$ref": "#/components/responses/GatewayProblem"} for code in _GATEWAY_STATUSES
+    }
+    return {
+        "/invocations": {
+            "post": {
+                "operationId": "mlflowInvocations",
+                "description": "MLflow's scoring server: JSON with exactly one of "
+                "dataframe_split, dataframe_records, instances, inputs (and optional params), "
+                "or CSV with a header row",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/MlflowRequest"}
+                        },
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "the model's predict(), one per row",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["predictions"],
+                                    "properties": {"predictions": {"type": "array"}},
+                                }
+                            }
+                        },
+                    },
+                    "400": {"description": "a bad body (MLflow answers 400 for all)", **error},
+                    "413": {"description": "too many rows, or too large", **error},
+                    "415": {"description": "not JSON or CSV in UTF-8 (MLflow's text)", **text},
+                    "503": {"description": "the model could not be loaded", **error},
+                    **gateway,
+                },
+            }
+        },
+        "/ping": {
+            "get": {
+                "operationId": "mlflowPing",
+                "responses": {
+                    "200": {"description": "a newline: the model is loaded", **text},
+                    "503": {"$ref": "#/components/responses/Problem"},
+                    **gateway,
+                },
+            }
+        },
+        "/version": {
+            "get": {
+                "operationId": "mlflowVersion",
+                "responses": {"200": {"description": "lambdaserve's version", **text}, **gateway},
+            }
+        },
+    }
+
+
+def _mlflow_schemas() -> dict[str, Any]:
+    one_of = [
+        {
+            "type": "object",
+            "required": [name],
+            "properties": {name: {}, "params": {"type": "object"}},
+        }
+        for name in ("dataframe_split", "dataframe_records", "instances", "inputs")
+    ]
+    return {
+        "MlflowRequest": {"oneOf": one_of},
+        "MlflowError": {
+            "type": "object",
+            "required": ["error_code", "message"],
+            "properties": {
+                "error_code": {"type": "string"},
+                "message": {"type": "string"},
+                "errors": {"type": "array"},
+            },
+        },
+    }
+
+
 def _snowflake_schemas(manifest: Manifest, max_rows: int) -> dict[str, Any]:
     """Snowflake's documented batch: [row_number, one value per feature (NULL allowed)]."""
     record = _record_schema(manifest)["properties"]
@@ -354,6 +443,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                 },
                 "PredictResponse": _response_schema(manifest),
                 **_snowflake_schemas(manifest, max_rows),
+                **_mlflow_schemas(),
                 **_problem_schemas(),
             },
             "securitySchemes": _SECURITY_SCHEMES,

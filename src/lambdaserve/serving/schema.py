@@ -7,6 +7,7 @@ collected with their row and field, so a client fixes a batch in one round trip.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from operator import is_not
@@ -258,3 +259,21 @@ class RequestParser:
         if feature.maximum is not None and number > feature.maximum:
             return MISSING, f"must be at most {feature.maximum:g}"
         return number, None
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def from_text(feature: Feature, text: str) -> Any:
+    """A CSV field as the JSON value a request would carry (empty = missing); text that is
+    no such value stays text, so the request's own check names the problem."""
+    if text == "":
+        return None
+    if feature.type in ("number", "integer"):
+        try:
+            return int(text) if _INTEGER.fullmatch(text) else float(text)
+        except ValueError:
+            return text
+    if feature.type == "boolean":
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
+    return text
