@@ -199,3 +199,50 @@ def test_hostile_request_gets_its_4xx_and_a_valid_problem(
     for text in (response["body"], logs.out, logs.err):
         assert "Traceback" not in text
         assert 'File "' not in text
+
+
+# /invocations answers the same hostile bodies in MLflow's shape: 400 for any bad input (its
+# 422 included), 413 and 415 as they are (serving/mlflow.py).
+MLFLOW_STATUS = {400: 400, 422: 400, 413: 413, 415: 415}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "content_type"), CASES, ids=[c[0] for c in CASES]
+)
+def test_hostile_request_on_invocations_gets_mlflows_refusal(
+    name: str,
+    body: str,
+    status: int,
+    content_type: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sample_bundle_session: Path,
+    capsys: pytest.CaptureFixture[str],
+    lambda_context: FakeLambdaContext,
+) -> None:
+    monkeypatch.setenv("MODEL_DIR", str(sample_bundle_session))
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambdaserve")
+    handler = import_fresh(ROOT / "functions/predict/app.py", "hostile_mlflow_app")
+    event = copy.deepcopy(load_event("predict.json"))
+    event["resource"] = event["path"] = "/invocations"
+    event["requestContext"]["resourcePath"] = "/invocations"
+    event["body"] = body
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+    response = handler.lambda_handler(event, lambda_context)
+    logs = capsys.readouterr()
+    if content_type.split(";")[0] == "text/csv" and status == 415:
+        expected = 400  # CSV is one of MLflow's types: the body itself is then what is bad
+    else:
+        expected = MLFLOW_STATUS[status]
+    assert response["statusCode"] == expected, response["body"]
+    if expected == 415:
+        assert response["multiValueHeaders"]["Content-Type"] == ["text/plain"]
+    else:
+        error = json.loads(response["body"])
+        assert set(error) <= {"error_code", "message", "errors"}
+        assert error["error_code"] in ("BAD_REQUEST", "RESOURCE_LIMIT_EXCEEDED")
+    for text in (response["body"], logs.out, logs.err):
+        assert "Traceback" not in text
+        assert 'File "' not in text
+    assert '"RowsPredicted"' not in logs.out  # nothing reached the model
