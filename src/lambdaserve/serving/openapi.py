@@ -299,15 +299,14 @@ def _mlflow_paths() -> dict[str, Any]:
             "post": {
                 "operationId": "mlflowInvocations",
                 "description": "MLflow's scoring server: JSON with exactly one of "
-                "dataframe_split, dataframe_records, instances, inputs (and optional params), "
-                "or CSV with a header row",
+                "dataframe_split, dataframe_records, instances, inputs (and optional params); "
+                "text/csv with a header row is accepted too",
                 "requestBody": {
                     "required": True,
                     "content": {
                         "application/json": {
                             "schema": {"$ref": "#/components/schemas/MlflowRequest"}
                         },
-                        "text/csv": {"schema": {"type": "string"}},
                     },
                 },
                 "responses": {
@@ -350,14 +349,31 @@ def _mlflow_paths() -> dict[str, Any]:
     }
 
 
-def _mlflow_schemas() -> dict[str, Any]:
+def _mlflow_schemas(manifest: Manifest, max_rows: int) -> dict[str, Any]:
+    """MLflow's four JSON shapes for this model (records, or the columnar split), and its
+    error body. (`inputs` as columns and `text/csv` are accepted too: docs, The API.)"""
+    records = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": max_rows,
+        "items": {"$ref": "#/components/schemas/Instance"},
+    }
+    split = _columnar_shape(manifest, max_rows)["properties"]["dataframe_split"]
+    shapes = {
+        "dataframe_split": split,
+        "dataframe_records": records,
+        "instances": records,
+        "inputs": records,
+    }
     one_of = [
         {
             "type": "object",
+            "title": name,
             "required": [name],
-            "properties": {name: {}, "params": {"type": "object"}},
+            "additionalProperties": False,
+            "properties": {name: schema, "params": {"type": "object"}},
         }
-        for name in ("dataframe_split", "dataframe_records", "instances", "inputs")
+        for name, schema in shapes.items()
     ]
     return {
         "MlflowRequest": {"oneOf": one_of},
@@ -443,7 +459,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                 },
                 "PredictResponse": _response_schema(manifest),
                 **_snowflake_schemas(manifest, max_rows),
-                **_mlflow_schemas(),
+                **_mlflow_schemas(manifest, max_rows),
                 **_problem_schemas(),
             },
             "securitySchemes": _SECURITY_SCHEMES,
