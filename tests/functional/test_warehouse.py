@@ -133,6 +133,7 @@ def test_snowflake_fails_a_batch_with_a_bad_row_in_the_apis_problem_shape(
     problem = json.loads(response["body"])
     assert problem["detail"].startswith("row 1 monetary_90d: ")
     assert problem["errors"][0]["row"] == 1
+    assert _snowflake(handler, [[True, *ROW]])["statusCode"] == 400  # a row number, not a bool
     malformed = _snowflake(handler, {"rows": []})
     assert malformed["statusCode"] == 400
     extra = copy.deepcopy(load_event("predict.json"))

@@ -304,12 +304,13 @@ def create_app(
     def ping() -> Response[str]:
         """MLflow's health check: a newline once the model is loaded."""
         model()
-        return Response(status_code=200, content_type="application/json", body="\n")
+        # MLflow labels its newline application/json, which it is not: text/plain here.
+        return Response(status_code=200, content_type="text/plain", body="\n")
 
     @app.get("/version")
     def version() -> Response[str]:
         """MLflow's /version answers the server's version, unquoted: here, lambdaserve's."""
-        return Response(status_code=200, content_type="application/json", body=__version__)
+        return Response(status_code=200, content_type="text/plain", body=__version__)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

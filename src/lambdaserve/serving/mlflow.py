@@ -10,7 +10,8 @@ calls lambdaserve unchanged (mlflow/pyfunc/scoring_server, MLflow 3.x):
 - Refusals in MLflow's error shape, `{"error_code": "BAD_REQUEST", "message": ...}`, with the
   statuses MLflow uses (400 for any bad input), plus `errors`, our per-field list.
 - `GET /ping`: 200 with a newline, as MLflow's; `GET /version`: lambdaserve's version (MLflow's
-  answers its own). `GET /health` stays lambdaserve's own, richer answer (docs: The API).
+  answers its own). Both as text/plain, which they are (MLflow labels them application/json).
+  `GET /health` stays lambdaserve's own, richer answer (docs: The API).
 
 Where we are stricter than MLflow, on purpose: a top-level key other than the format and
 `params` is refused (MLflow drops it silently, so a typo in `params` would go unnoticed); rows

@@ -144,7 +144,8 @@ def snowflake_answer(body: Any, predictor: Predictor, score: Score) -> dict[str,
     if isinstance(body, dict) and set(body) - {"data"}:
         raise MalformedRequestError(f"unknown top-level keys: {sorted(set(body) - {'data'})}")
     if not isinstance(data, list) or not all(
-        isinstance(row, list) and row and isinstance(row[0], int) for row in data
+        isinstance(row, list) and row and type(row[0]) is int
+        for row in data  # not a bool
     ):
         raise MalformedRequestError(
             'the body must be Snowflake\'s {"data": [[row_number, arguments...], ...]}'
