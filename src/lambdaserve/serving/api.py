@@ -239,41 +239,15 @@ def create_scorer(metrics: Metrics, subsegment: Subsegments, settings: Settings)
     return Scorer(metrics, subsegment, settings.capture_rate, mirror)
 
 
-def create_app(
-    slot: ModelSlot,
-    logger: Logger,
+def _mlflow_routes(
+    app: APIGatewayRestResolver,
+    model: Callable[[], Predictor],
+    score: Scorer,
     metrics: Metrics,
-    subsegment: Subsegments,
     settings: Settings,
-    score: Scorer | None = None,
-) -> APIGatewayRestResolver:
-    """The resolver with its routes, a request counter and the error answers."""
-    app = APIGatewayRestResolver(strip_prefixes=None, serializer=answer_json)
-
-    def count(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
-        metrics.add_metric("Requests", MetricUnit.Count, 1)  # every routed API request
-        return next_middleware(app)
-
-    app.use(middlewares=[count])
-
-    score = score or create_scorer(metrics, subsegment, settings)
-
-    def model() -> Predictor:
-        with subsegment("## load"):
-            return slot.get()
-
-    @app.post("/predict")
-    def predict() -> dict[str, Any]:
-        metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
-        body = json_body(app.current_event, settings.max_body_bytes)
-        return score(model(), body, app.current_event.decoded_body)
-
-    @app.post("/snowflake")
-    def snowflake() -> dict[str, Any]:
-        """A Snowflake external function's batch (serving/warehouse.py)."""
-        metrics.add_metric("WarehouseRequests", MetricUnit.Count, 1)
-        body = json_body(app.current_event, settings.max_body_bytes)
-        return warehouse.snowflake_answer(body, model(), score)
+) -> None:
+    """MLflow's scoring protocol on the same model and scorer (serving/mlflow.py), in its own
+    answers and error shape."""
 
     @app.post("/invocations")
     def invocations() -> Response[str]:
@@ -311,6 +285,45 @@ def create_app(
     def version() -> Response[str]:
         """MLflow's /version answers the server's version, unquoted: here, lambdaserve's."""
         return Response(status_code=200, content_type="text/plain", body=__version__)
+
+
+def create_app(
+    slot: ModelSlot,
+    logger: Logger,
+    metrics: Metrics,
+    subsegment: Subsegments,
+    settings: Settings,
+    score: Scorer | None = None,
+) -> APIGatewayRestResolver:
+    """The resolver with its routes, a request counter and the error answers."""
+    app = APIGatewayRestResolver(strip_prefixes=None, serializer=answer_json)
+
+    def count(app: APIGatewayRestResolver, next_middleware: Any) -> Any:
+        metrics.add_metric("Requests", MetricUnit.Count, 1)  # every routed API request
+        return next_middleware(app)
+
+    app.use(middlewares=[count])
+
+    score = score or create_scorer(metrics, subsegment, settings)
+
+    def model() -> Predictor:
+        with subsegment("## load"):
+            return slot.get()
+
+    @app.post("/predict")
+    def predict() -> dict[str, Any]:
+        metrics.add_metric("PredictRequests", MetricUnit.Count, 1)
+        body = json_body(app.current_event, settings.max_body_bytes)
+        return score(model(), body, app.current_event.decoded_body)
+
+    @app.post("/snowflake")
+    def snowflake() -> dict[str, Any]:
+        """A Snowflake external function's batch (serving/warehouse.py)."""
+        metrics.add_metric("WarehouseRequests", MetricUnit.Count, 1)
+        body = json_body(app.current_event, settings.max_body_bytes)
+        return warehouse.snowflake_answer(body, model(), score)
+
+    _mlflow_routes(app, model, score, metrics, settings)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
