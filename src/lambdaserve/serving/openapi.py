@@ -16,7 +16,7 @@ from lambdaserve.problem import (
     SchemaViolationError,
     UnsupportedMediaTypeError,
 )
-from lambdaserve.serving.warehouse import result_kind
+from lambdaserve.serving import openapi_protocols
 
 _JSON_TYPES = {"number": "number", "integer": "integer", "boolean": "boolean", "category": "string"}
 
@@ -143,11 +143,16 @@ _PREDICT_REFUSALS = (
 _GATEWAY_STATUSES = ("403", "429", "502")
 
 
+def _gateway_responses() -> dict[str, Any]:
+    """API Gateway's own answers, on every route."""
+    return {code: {"$ref": "#/components/responses/GatewayProblem"} for code in _GATEWAY_STATUSES}
+
+
 def _responses(ok: dict[str, Any], refusals: tuple[type[RequestError], ...]) -> dict[str, Any]:
     return {
         "200": ok,
         **{str(e.status): {"$ref": "#/components/responses/Problem"} for e in refusals},
-        **{code: {"$ref": "#/components/responses/GatewayProblem"} for code in _GATEWAY_STATUSES},
+        **_gateway_responses(),
     }
 
 
@@ -189,7 +194,7 @@ def _paths() -> dict[str, Any]:
                 "responses": _responses(predict_ok, _PREDICT_REFUSALS),
             }
         },
-        **_mlflow_paths(),
+        **openapi_protocols.mlflow_paths(_gateway_responses()),
         "/snowflake": {
             "post": {
                 "operationId": "snowflake",
@@ -285,159 +290,6 @@ def _problem_responses() -> dict[str, Any]:
     }
 
 
-def _mlflow_paths() -> dict[str, Any]:
-    """MLflow's scoring protocol (serving/mlflow.py): its bodies, answers and error shape."""
-    error = {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MlflowError"}}}
-    }
-    text = {"content": {"text/plain": {"schema": {"type": "string"}}}}
-    gateway = {
-        code: {"$ref": "#/components/responses/GatewayProblem"} for code in _GATEWAY_STATUSES
-    }
-    return {
-        "/invocations": {
-            "post": {
-                "operationId": "mlflowInvocations",
-                "description": "MLflow's scoring server: JSON with exactly one of "
-                "dataframe_split, dataframe_records, instances, inputs (and optional params); "
-                "text/csv with a header row is accepted too",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/MlflowRequest"}
-                        },
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "the model's predict(), one per row",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["predictions"],
-                                    "properties": {"predictions": {"type": "array"}},
-                                }
-                            }
-                        },
-                    },
-                    "400": {"description": "a bad body (MLflow answers 400 for all)", **error},
-                    "413": {"description": "too many rows, or too large", **error},
-                    "415": {"description": "not JSON or CSV in UTF-8 (MLflow's text)", **text},
-                    "503": {"description": "the model could not be loaded", **error},
-                    **gateway,
-                },
-            }
-        },
-        "/ping": {
-            "get": {
-                "operationId": "mlflowPing",
-                "responses": {
-                    "200": {"description": "a newline: the model is loaded", **text},
-                    "503": {"$ref": "#/components/responses/Problem"},
-                    **gateway,
-                },
-            }
-        },
-        "/version": {
-            "get": {
-                "operationId": "mlflowVersion",
-                "responses": {"200": {"description": "lambdaserve's version", **text}, **gateway},
-            }
-        },
-    }
-
-
-def _mlflow_schemas(manifest: Manifest, max_rows: int) -> dict[str, Any]:
-    """MLflow's four JSON shapes for this model (records, or the columnar split), and its
-    error body. (`inputs` as columns and `text/csv` are accepted too: docs, The API.)"""
-    records = {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": max_rows,
-        "items": {"$ref": "#/components/schemas/Instance"},
-    }
-    split = _columnar_shape(manifest, max_rows)["properties"]["dataframe_split"]
-    shapes = {
-        "dataframe_split": split,
-        "dataframe_records": records,
-        "instances": records,
-        "inputs": records,
-    }
-    one_of = [
-        {
-            "type": "object",
-            "title": name,
-            "required": [name],
-            "additionalProperties": False,
-            "properties": {name: schema, "params": {"type": "object"}},
-        }
-        for name, schema in shapes.items()
-    ]
-    return {
-        "MlflowRequest": {"oneOf": one_of},
-        "MlflowError": {
-            "type": "object",
-            "required": ["error_code", "message"],
-            "properties": {
-                "error_code": {"type": "string"},
-                "message": {"type": "string"},
-                "errors": {"type": "array"},
-            },
-        },
-    }
-
-
-def _snowflake_schemas(manifest: Manifest, max_rows: int) -> dict[str, Any]:
-    """Snowflake's documented batch: [row_number, one value per feature (NULL allowed)]."""
-    record = _record_schema(manifest)["properties"]
-    arguments = [{"anyOf": [record[f.name], {"type": "null"}]} for f in manifest.features]
-    result: dict[str, Any] = (
-        {"type": ["number", "null"]}
-        if result_kind(manifest) != "class"
-        else {"type": ["string", "integer", "boolean", "null"]}
-    )
-    width = len(manifest.features) + 1
-    return {
-        "SnowflakeRequest": {
-            "type": "object",
-            "required": ["data"],
-            "properties": {
-                "data": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": max_rows,
-                    "items": {
-                        "type": "array",
-                        "prefixItems": [{"type": "integer"}, *arguments],
-                        "minItems": width,
-                        "maxItems": width,
-                    },
-                }
-            },
-            "additionalProperties": False,
-        },
-        "SnowflakeResponse": {
-            "type": "object",
-            "required": ["data"],
-            "properties": {
-                "data": {
-                    "type": "array",
-                    # [row_number, result]; as `items`, not `prefixItems`, which Schemathesis
-                    # cannot check in a response schema ("is not of types boolean, object").
-                    "items": {
-                        "type": "array",
-                        "items": {"anyOf": [{"type": "integer"}, result]},
-                        "minItems": 2,
-                        "maxItems": 2,
-                    },
-                }
-            },
-        },
-    }
-
-
 def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -> dict[str, Any]:
     """The document a client needs to call exactly this model."""
     doc: dict[str, Any] = {
@@ -458,8 +310,12 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                     "oneOf": [_records_shape(max_rows), _columnar_shape(manifest, max_rows)]
                 },
                 "PredictResponse": _response_schema(manifest),
-                **_snowflake_schemas(manifest, max_rows),
-                **_mlflow_schemas(manifest, max_rows),
+                **openapi_protocols.snowflake_schemas(
+                    manifest, _record_schema(manifest)["properties"], max_rows
+                ),
+                **openapi_protocols.mlflow_schemas(
+                    _columnar_shape(manifest, max_rows)["properties"]["dataframe_split"], max_rows
+                ),
                 **_problem_schemas(),
             },
             "securitySchemes": _SECURITY_SCHEMES,
