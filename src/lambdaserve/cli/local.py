@@ -202,7 +202,7 @@ def local_deploy(
     applies the change as `sam deploy` would (CloudFormation's rules: local/cloudformation.py),
     then releases live's model on the new configuration through the judged path."""
     from lambdaserve.cli.context import services_of
-    from lambdaserve.cli.release import release_model
+    from lambdaserve.cli.gitops import release_model
     from lambdaserve.cli.rollout import RolloutOptions
     from lambdaserve.local.cloudformation import CloudFormation, DeployedStack
     from lambdaserve.local.settings import stack_record

@@ -10,6 +10,7 @@ from lambdaserve.cli import batch as cli_batch
 from lambdaserve.cli import bundle as cli_bundle
 from lambdaserve.cli import capacity as cli_capacity
 from lambdaserve.cli import context as cli_context
+from lambdaserve.cli import gitops as cli_gitops
 from lambdaserve.cli import local as cli_local
 from lambdaserve.cli import monitor as cli_monitor
 from lambdaserve.cli import release as cli_release
@@ -38,6 +39,7 @@ for command in (
     *cli_local.COMMANDS,
     *cli_capacity.COMMANDS,
     *cli_release.COMMANDS,
+    *cli_gitops.COMMANDS,
     *cli_stack.COMMANDS,
     *cli_batch.COMMANDS,
     *cli_monitor.COMMANDS,
