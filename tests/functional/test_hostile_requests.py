@@ -167,6 +167,28 @@ def problem_schema(sample_bundle_session: Path) -> jsonschema.Draft202012Validat
     )
 
 
+def _send(
+    monkeypatch: pytest.MonkeyPatch,
+    model_dir: Path,
+    context: FakeLambdaContext,
+    path: str,
+    body: str,
+    content_type: str,
+) -> Any:
+    """One request to `path` through a new container of the real handler."""
+    monkeypatch.setenv("MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambdaserve")
+    handler = import_fresh(ROOT / "functions/predict/app.py", "hostile_app")
+    event = copy.deepcopy(load_event("predict.json"))
+    event["resource"] = event["path"] = path
+    event["requestContext"]["resourcePath"] = path
+    event["body"] = body
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+    return handler.lambda_handler(event, context)
+
+
 @pytest.mark.parametrize(
     ("name", "body", "status", "content_type"), CASES, ids=[c[0] for c in CASES]
 )
@@ -181,15 +203,9 @@ def test_hostile_request_gets_its_4xx_and_a_valid_problem(
     capsys: pytest.CaptureFixture[str],
     lambda_context: FakeLambdaContext,
 ) -> None:
-    monkeypatch.setenv("MODEL_DIR", str(sample_bundle_session))
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambdaserve")
-    handler = import_fresh(ROOT / "functions/predict/app.py", "hostile_app")
-    event = copy.deepcopy(load_event("predict.json"))
-    event["body"] = body
-    event["headers"]["Content-Type"] = content_type
-    event["multiValueHeaders"]["Content-Type"] = [content_type]
-    response = handler.lambda_handler(event, lambda_context)
+    response = _send(
+        monkeypatch, sample_bundle_session, lambda_context, "/predict", body, content_type
+    )
     logs = capsys.readouterr()
     assert response["statusCode"] == status, response["body"]
     assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
@@ -219,17 +235,9 @@ def test_hostile_request_on_invocations_gets_mlflows_refusal(
     capsys: pytest.CaptureFixture[str],
     lambda_context: FakeLambdaContext,
 ) -> None:
-    monkeypatch.setenv("MODEL_DIR", str(sample_bundle_session))
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambdaserve")
-    handler = import_fresh(ROOT / "functions/predict/app.py", "hostile_mlflow_app")
-    event = copy.deepcopy(load_event("predict.json"))
-    event["resource"] = event["path"] = "/invocations"
-    event["requestContext"]["resourcePath"] = "/invocations"
-    event["body"] = body
-    event["headers"]["Content-Type"] = content_type
-    event["multiValueHeaders"]["Content-Type"] = [content_type]
-    response = handler.lambda_handler(event, lambda_context)
+    response = _send(
+        monkeypatch, sample_bundle_session, lambda_context, "/invocations", body, content_type
+    )
     logs = capsys.readouterr()
     if content_type.split(";")[0] == "text/csv" and status == 415:
         expected = 400  # CSV is one of MLflow's types: the body itself is then what is bad
