@@ -20,7 +20,7 @@ STACK ?=
 PARAMS ?=
 DEPLOY_FLAGS ?=
 
-.PHONY: help venv test test-fast lint docs build validate invoke sample up bench bench-publish bench-batch bench-monitoring bench-engines bench-gc bench-shadow loadtest clean deploy account-setup smoke
+.PHONY: help venv test test-fast lint docs build validate invoke sample up bench bench-publish bench-batch bench-monitoring bench-engines bench-protocols bench-gc bench-shadow loadtest clean deploy account-setup smoke
 
 help: ## list the commands
 	@grep -E '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -123,6 +123,9 @@ bench-monitoring: $(STAMP) ## drift monitor: false alarms, smallest shift detect
 
 bench-engines: build ## ONNX Runtime against scikit-learn: cold init vs the floor, warm overhead, sizes, parity on the test zoo
 	$(BIN)/python bench/engines.py
+
+bench-protocols: build ## /predict's JSON against OIP tensors as JSON and binary, per engine, vs the engine's own time
+	$(BIN)/python bench/protocols.py
 
 bench-gc: build ## collector pauses in a warm predict function: init frozen (gc.freeze) against thawed, interleaved
 	$(BIN)/python bench/gc_pauses.py

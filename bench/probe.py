@@ -133,7 +133,10 @@ else:  # warm: per-request cost of the handler and of the bare model on the same
 
             calls["handler_stdlib_json"] = stdlib
         if schema is not None:
-            matrix = schema.parse(json.loads(event["body"]))
+            # The model's own rows: the event's body, or (another protocol's event) the same
+            # rows as a predict body.
+            rows_body = spec.get("model_bodies", {}).get(size) or json.loads(event["body"])
+            matrix = schema.parse(rows_body)
             calls["predict"] = lambda m=matrix: model.predict(m)
             calls["predict_proba"] = lambda m=matrix: model.predict_proba(m)
         # Interleaved, so a slow spell of the machine weighs on every figure alike.

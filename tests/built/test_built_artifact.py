@@ -396,3 +396,60 @@ def test_invoke_attaches_the_runtime_layer_of_the_bundles_engine(
     assert response["statusCode"] == 200, response["body"]
     answer = json.loads(response["body"])
     assert answer["predictions"] == [g.prediction for g in golden]
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "onnx"])
+def test_the_built_handler_answers_binary_tensors_as_it_answers_predict(
+    built: BuiltFunction, model_dir: Path, onnx_bundle_session: Path, engine: str
+) -> None:
+    """The Open Inference Protocol's binary form (tritonclient's encoding, base64 as API
+    Gateway hands it over) through the built layers of each engine: the same bits as /predict."""
+    import base64
+
+    import numpy as np
+    from tritonclient.http import InferenceServerClient, InferInput, InferResult
+
+    function, folder = (
+        (built, model_dir)
+        if engine == "sklearn"
+        else (
+            _with_onnx_runtime(built),
+            onnx_bundle_session,
+        )
+    )
+    bundle = manifest.read(folder)
+    rows = [g.inputs for g in bundle.golden_examples]
+    predict = load_event("predict.json")
+    predict["body"] = json.dumps({"instances": rows})
+    expected = invoke_isolated(function, predict, env={"MODEL_DIR": str(folder)}).response
+    inputs = []
+    for feature in bundle.features:
+        values = [r.get(feature.name) for r in rows]
+        if feature.type == "category":
+            tensor, array = InferInput(feature.name, [len(rows)], "BYTES"), np.array(values, object)
+        else:
+            array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            tensor = InferInput(feature.name, [len(rows)], "FP64")
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    body, json_size = InferenceServerClient.generate_request_body(inputs)
+    event = load_event("predict.json")
+    event["path"] = event["resource"] = f"/v2/models/{bundle.name}/infer"
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Accept": "application/octet-stream",
+        "Inference-Header-Content-Length": str(json_size),
+    }
+    event["headers"], event["multiValueHeaders"] = headers, {k: [v] for k, v in headers.items()}
+    event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    result = invoke_isolated(function, event, env={"MODEL_DIR": str(folder)})
+    response = result.response
+    assert response["statusCode"] == 200, response["body"] + result.logs
+    answer = InferResult.from_response_body(
+        base64.b64decode(response["body"]),
+        False,
+        int(response["multiValueHeaders"]["Inference-Header-Content-Length"][0]),
+    )
+    want = json.loads(expected["body"])
+    assert answer.as_numpy("predictions").tolist() == want["predictions"]
+    assert answer.as_numpy("probabilities").tobytes() == np.array(want["probabilities"]).tobytes()

@@ -46,6 +46,15 @@ def test_rest_api_has_exactly_its_routes(cfn: dict[str, Any]) -> None:
     assert {(p, m) for p, methods in paths.items() for m in methods} == {
         ("/predict", "post"),
         ("/snowflake", "post"),
+        ("/v2", "get"),
+        ("/v2/health/live", "get"),
+        ("/v2/health/ready", "get"),
+        ("/v2/models/{name}", "get"),
+        ("/v2/models/{name}/ready", "get"),
+        ("/v2/models/{name}/infer", "post"),
+        ("/v2/models/{name}/versions/{version}", "get"),
+        ("/v2/models/{name}/versions/{version}/ready", "get"),
+        ("/v2/models/{name}/versions/{version}/infer", "post"),
         ("/invocations", "post"),
         ("/ping", "get"),
         ("/version", "get"),
@@ -280,7 +289,7 @@ def test_auth_mode_puts_exactly_one_scheme_on_every_route(
     deployed = _deployed(cfn, AuthMode=mode)
     (api,) = _of_type(deployed, "AWS::ApiGateway::RestApi").values()
     methods = _methods(deployed)
-    assert len(methods) == 8
+    assert len(methods) == 17
     for method in methods:
         assert method["security"] == AUTH_MODES[mode]
         # No integration credentials: API Gateway invokes the alias through the function's

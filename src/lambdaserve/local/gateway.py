@@ -11,14 +11,16 @@ template's GatewayResponses give them (`problem.GATEWAY_PROBLEMS`).
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import random
+import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from lambdaserve.local.auth import (
     FORBIDDEN,
@@ -41,10 +43,28 @@ COLD_START_HEADER = "X-Lambdaserve-Cold-Start"
 
 @dataclass(frozen=True)
 class Route:
-    """One API event of the template: method and path (no path parameters here)."""
+    """One operation of the API: method and path, which may hold `{parameters}` (one path
+    segment each, as API Gateway matches them)."""
 
     method: str
     path: str
+
+    def parameters(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if this route takes the request, else None."""
+        if method != self.method:
+            return None
+        if "{" not in self.path:
+            return {} if path == self.path else None
+        pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        found = re.fullmatch(pattern, path)
+        return {k: unquote(v) for k, v in found.groupdict().items()} if found else None
+
+
+def binary_media(content_type: str | None, binary_media_types: Sequence[str]) -> bool:
+    """Whether a Content-Type (or Accept) value names one of the API's binary media types,
+    `*` matching any type or subtype, as API Gateway matches them."""
+    media = (content_type or "").split(",")[0].split(";")[0].strip().lower()
+    return bool(media) and any(fnmatch.fnmatchcase(media, t.lower()) for t in binary_media_types)
 
 
 def pick_version(primary: str, weights: dict[str, float], draw: float) -> str:
@@ -76,8 +96,10 @@ class Gateway:
         host: str = "127.0.0.1",
         seed: int | None = None,
         auth: AuthCheck = allow_all,
+        binary_media_types: Sequence[str] = (),
     ) -> None:
-        self.routes = {(r.method.upper(), r.path) for r in routes}
+        self.routes = [Route(r.method.upper(), r.path) for r in routes]
+        self.binary_media_types = tuple(binary_media_types)
         self.resolve, self.dispatch, self.stage = resolve, dispatch, stage
         self.auth = auth
         # Splits canary traffic, not a secret; seedable so tests can repeat it (bandit B311).
@@ -91,6 +113,15 @@ class Gateway:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route that takes a request, with its path parameters; a literal path wins
+        over a templated one, as in API Gateway."""
+        for route in sorted(self.routes, key=lambda r: "{" in r.path):
+            found = route.parameters(method, path)
+            if found is not None:
+                return route, found
+        return None
 
     def choose(self) -> str:
         primary, weights = self.resolve()
@@ -118,9 +149,11 @@ class _GatewayHandler(QuietHandler):
 
     def _event(self, gateway: Gateway, body: bytes) -> dict[str, Any] | None:
         """The proxy event for this request, or None once it has been refused."""
-        if (self.command, urlsplit(self.path).path) not in gateway.routes:
+        routed = gateway.route(self.command, urlsplit(self.path).path)
+        if routed is None:
             self._refuse("MISSING_AUTHENTICATION_TOKEN", NOT_AUTHENTICATED)
             return None
+        route, parameters = routed
         headers: dict[str, list[str]] = {}
         by_name: dict[str, list[str]] = {}  # what the auth check reads
         for name, value in self.headers.items():
@@ -138,6 +171,9 @@ class _GatewayHandler(QuietHandler):
             body,
             stage=gateway.stage,
             source_ip=self.client_address[0],
+            resource=route.path,
+            path_parameters=parameters,
+            binary=binary_media(flat.get("content-type"), gateway.binary_media_types),
         )
 
     def _handle(self) -> None:
@@ -163,7 +199,11 @@ class _GatewayHandler(QuietHandler):
         if reply.error or not isinstance(response, dict) or "statusCode" not in response:
             self._refuse("DEFAULT_5XX", "Internal server error", served)
             return
-        status, headers_out, payload = _http_response(response)
+        # A base64 answer is decoded only for a request whose first Accept value is a binary
+        # media type; any other client gets the base64 text (docs: Binary media types for
+        # REST APIs in API Gateway, "API Gateway uses the first Accept header").
+        decode = binary_media(self.headers.get("Accept"), gateway.binary_media_types)
+        status, headers_out, payload = _http_response(response, decode)
         self.send_whole(status, [*headers_out, *served], payload)
 
     def __getattr__(self, name: str) -> Any:
@@ -190,15 +230,31 @@ def _headers(response: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _body(response: dict[str, Any]) -> bytes:
+def _body(response: dict[str, Any], decode: bool) -> bytes:
     body = response.get("body") or ""
-    if response.get("isBase64Encoded"):
+    if response.get("isBase64Encoded") and decode:
         return base64.b64decode(body)
     return str(body).encode("utf-8")
 
 
-def _http_response(response: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
-    return int(response["statusCode"]), _headers(response), _body(response)
+def _http_response(
+    response: dict[str, Any], decode: bool = True
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    return int(response["statusCode"]), _headers(response), _body(response, decode)
+
+
+def binary_media_types_of(template: dict[str, Any]) -> list[str]:
+    """The APIs' binary media types: their OpenAPI bodies' extension, and SAM's
+    BinaryMediaTypes property (`~1` standing for `/`, as SAM writes it)."""
+    found: list[str] = []
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        properties = resource.get("Properties", {})
+        body = properties.get("DefinitionBody", {})
+        found += body.get("x-amazon-apigateway-binary-media-types", [])
+        found += [t.replace("~1", "/") for t in properties.get("BinaryMediaTypes", [])]
+    return [t for t in found if isinstance(t, str)]
 
 
 def routes_of(template: dict[str, Any], function_id: str) -> list[Route]:

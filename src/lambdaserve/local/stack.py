@@ -16,7 +16,7 @@ from lambdaserve.local.auth import make_check
 from lambdaserve.local.cloudformation import CloudFormation
 from lambdaserve.local.endpoint import AwsEndpoint, EndpointClients
 from lambdaserve.local.functions import LocalFunctions, create_function
-from lambdaserve.local.gateway import Gateway, routes_of
+from lambdaserve.local.gateway import Gateway, binary_media_types_of, routes_of
 from lambdaserve.local.layers import LayerFolders
 from lambdaserve.local.logs import LocalLogs, LocalMetrics, create_capture_path
 from lambdaserve.local.provisioned import ProvisionedConcurrency
@@ -177,6 +177,7 @@ class LocalCloud:
             lambda version, event: self.functions.dispatch(FUNCTION, version, event),
             stage=self.parameters.get("StageName", "v1"),
             seed=self.settings.seed,
+            binary_media_types=binary_media_types_of(self.template),
             # AWS_IAM: requests signed with this stack's own credentials (printed by `up`).
             auth=make_check(
                 self.auth_mode,

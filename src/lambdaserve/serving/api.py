@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 from collections.abc import Callable
@@ -24,13 +26,14 @@ from lambdaserve.problem import (
     RequestError,
     UnsupportedMediaTypeError,
 )
-from lambdaserve.serving import mlflow, openapi, warehouse
+from lambdaserve.serving import mlflow, oip, openapi, warehouse
 from lambdaserve.serving.capture import DataCapture
 from lambdaserve.serving.mirror import Mirror, ShadowSwitch
 from lambdaserve.serving.predictor import ModelLoadError, Predictor
 from lambdaserve.shared import jsonio
 
 if TYPE_CHECKING:
+    import numpy as np
     from aws_lambda_powertools import Logger, Metrics, Tracer
 
     from lambdaserve.serving.settings import Settings
@@ -212,21 +215,31 @@ class Scorer:
         self._capture: DataCapture | None = None  # one per container, like its model
 
     def __call__(self, predictor: Predictor, body: Any, text: str | None = None) -> dict[str, Any]:
+        """/predict's answer for a request body (`text`: its JSON, for a shadow's mirror)."""
         with self.subsegment("## validate"):
             matrix = predictor.parse(body)
+        return predictor.answer(*self.arrays(predictor, matrix, text))
+
+    def arrays(
+        self, predictor: Predictor, matrix: np.ndarray, text: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predict a validated matrix: the predictions and probabilities as arrays, measured,
+        captured and mirrored as every route's are."""
         started = time.perf_counter()
         with self.subsegment("## predict"):
-            result = predictor.predict(matrix)
+            labels, probabilities = predictor.predict_arrays(matrix)
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.metrics.add_metric("PredictionLatency", MetricUnit.Milliseconds, elapsed_ms)
         self.metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
-        if self.capture_rate > 0:
-            if self._capture is None or self._capture.manifest is not predictor.manifest:
-                self._capture = DataCapture(predictor.manifest, self.capture_rate)
-            self._capture.record(matrix, result)
-        if self.mirror is not None:  # answered, so a shadow may see it too
-            self.mirror(predictor.manifest, matrix, result, elapsed_ms, text)
-        return result
+        if self.capture_rate > 0 or self.mirror is not None:
+            result = predictor.answer(labels, probabilities)
+            if self.capture_rate > 0:
+                if self._capture is None or self._capture.manifest is not predictor.manifest:
+                    self._capture = DataCapture(predictor.manifest, self.capture_rate)
+                self._capture.record(matrix, result)
+            if self.mirror is not None:  # answered, so a shadow may see it too
+                self.mirror(predictor.manifest, matrix, result, elapsed_ms, text)
+        return labels, probabilities
 
 
 def create_scorer(metrics: Metrics, subsegment: Subsegments, settings: Settings) -> Scorer:
@@ -287,6 +300,120 @@ def _mlflow_routes(
         return Response(status_code=200, content_type="text/plain", body=__version__)
 
 
+def raw_body(event: Any, max_bytes: int) -> bytes:
+    """A request's body as bytes (base64-decoded where API Gateway encoded it), within the
+    size limit, or the 400/413 that says why not."""
+    body = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedRequestError("the body is not valid base64") from None
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"the body is larger than this endpoint's {max_bytes} bytes")
+    return raw
+
+
+def _accepts_binary(headers: Any) -> bool:
+    """Whether API Gateway would hand this request a binary answer: it decides by the first
+    Accept header's media type (docs: Binary media types for REST APIs in API Gateway)."""
+    accept = (headers.get("accept") or "").split(",")[0].split(";")[0].strip().lower()
+    return accept == oip.BINARY_TYPE
+
+
+def _oip_routes(
+    app: APIGatewayRestResolver,
+    model: Callable[[], Predictor],
+    score: Scorer,
+    metrics: Metrics,
+    settings: Settings,
+) -> None:
+    """The Open Inference Protocol (KServe v2) with the binary data extension, on the same
+    model and scorer (serving/oip.py), refusals as `{"error": ...}`."""
+
+    def refused(error: RequestError) -> Response[str]:
+        if error.status < 500:
+            metrics.add_metric("InvalidRequests", MetricUnit.Count, 1)
+            refused_by_type(metrics, error.slug)
+        status, body = oip.error_answer(error)
+        return Response(status_code=status, content_type="application/json", body=body)
+
+    def served(name: str, version: str | None) -> Predictor:
+        predictor = model()
+        oip.check_model(predictor.manifest, name, version)
+        return predictor
+
+    @app.get("/v2")
+    def server_metadata() -> dict[str, Any]:
+        return oip.server_metadata(__version__)
+
+    @app.get("/v2/health/live")
+    def live() -> Response[str]:
+        return Response(status_code=200, content_type="application/json", body="")
+
+    @app.get("/v2/health/ready")
+    def ready() -> Response[str]:
+        try:
+            model()
+        except RequestError as exc:
+            return refused(exc)
+        return Response(status_code=200, content_type="application/json", body="")
+
+    def metadata(name: str, version: str | None = None) -> Response[str]:
+        try:
+            layout = oip.Layout(served(name, version).manifest)
+        except RequestError as exc:
+            return refused(exc)
+        return Response(200, "application/json", answer_json(layout.metadata()))
+
+    def model_ready(name: str, version: str | None = None) -> Response[str]:
+        try:
+            served(name, version)
+        except RequestError as exc:
+            return refused(exc)
+        return Response(status_code=200, content_type="application/json", body="")
+
+    def infer(name: str, version: str | None = None) -> Response[Any]:
+        metrics.add_metric("OipRequests", MetricUnit.Count, 1)
+        event = app.current_event
+        try:
+            oip.check_content_type(event.headers.get("content-type"))
+            header_length = event.headers.get(oip.HEADER_LENGTH)
+            if header_length is not None and not event.is_base64_encoded:
+                raise MalformedRequestError(
+                    "binary tensors need 'Content-Type: application/octet-stream': API "
+                    "Gateway passes any other body to the function as text, which binary "
+                    "data does not survive"
+                )
+            raw = raw_body(event, settings.max_body_bytes)
+            predictor = served(name, version)
+            layout = oip.Layout(predictor.manifest)
+            request = oip.parse_request(
+                *oip.split_body(raw, header_length), predictor.parser.max_rows
+            )
+            outputs = oip.requested(layout, request, _accepts_binary(event.headers))
+            matrix = oip.matrix(layout, predictor.parser, request)
+            labels, probabilities = score.arrays(predictor, matrix)
+            body, json_size = oip.encode_response(layout, request, outputs, labels, probabilities)
+        except RequestError as exc:
+            return refused(exc)
+        if json_size is None:
+            return Response(200, "application/json", body.decode())
+        return Response(
+            200,
+            oip.BINARY_TYPE,
+            body,
+            headers={"Inference-Header-Content-Length": str(json_size)},
+        )
+
+    for prefix in ("/v2/models/<name>", "/v2/models/<name>/versions/<version>"):
+        app.get(prefix)(metadata)
+        app.get(prefix + "/ready")(model_ready)
+        app.post(prefix + "/infer")(infer)
+
+
 def create_app(
     slot: ModelSlot,
     logger: Logger,
@@ -324,6 +451,7 @@ def create_app(
         return warehouse.snowflake_answer(body, model(), score)
 
     _mlflow_routes(app, model, score, metrics, settings)
+    _oip_routes(app, model, score, metrics, settings)
 
     @app.get("/health")
     def health() -> dict[str, Any]:

@@ -156,7 +156,7 @@ def _responses(ok: dict[str, Any], refusals: tuple[type[RequestError], ...]) -> 
     }
 
 
-def _paths() -> dict[str, Any]:
+def _paths(manifest: Manifest) -> dict[str, Any]:
     predict_ok = {
         "description": "one prediction per row, in request order",
         "content": {
@@ -195,6 +195,7 @@ def _paths() -> dict[str, Any]:
             }
         },
         **openapi_protocols.mlflow_paths(_gateway_responses()),
+        **openapi_protocols.oip_paths(manifest, _gateway_responses()),
         "/snowflake": {
             "post": {
                 "operationId": "snowflake",
@@ -302,7 +303,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
         # One of the two, whichever the stack's AuthMode is; API Gateway checks it before the
         # function runs and answers 403 otherwise.
         "security": [{"apiKey": []}, {"sigv4": []}],
-        "paths": _paths(),
+        "paths": _paths(manifest),
         "components": {
             "schemas": {
                 "Instance": _record_schema(manifest),
@@ -316,6 +317,7 @@ def document(manifest: Manifest, max_rows: int, server_url: str | None = None) -
                 **openapi_protocols.mlflow_schemas(
                     _columnar_shape(manifest, max_rows)["properties"]["dataframe_split"], max_rows
                 ),
+                **openapi_protocols.oip_schemas(manifest, max_rows),
                 **_problem_schemas(),
             },
             "securitySchemes": _SECURITY_SCHEMES,

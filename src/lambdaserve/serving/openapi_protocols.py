@@ -1,11 +1,13 @@
 """The OpenAPI parts of the other protocols on the same model: MLflow's scoring server
-(serving/mlflow.py) and Snowflake's external function (serving/warehouse.py). openapi.py puts
-them into the one document, beside /predict's."""
+(serving/mlflow.py), the Open Inference Protocol (serving/oip.py) and Snowflake's external
+function (serving/warehouse.py). openapi.py puts them into the one document, beside
+/predict's."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lambdaserve.serving.oip import DATATYPES
 from lambdaserve.serving.warehouse import result_kind
 
 if TYPE_CHECKING:
@@ -158,5 +160,205 @@ def snowflake_schemas(
                     },
                 }
             },
+        },
+    }
+
+
+def oip_paths(manifest: Manifest, gateway: dict[str, Any]) -> dict[str, Any]:
+    """The Open Inference Protocol's routes (serving/oip.py). The JSON form of an inference
+    request is described; the binary form (Content-Type application/octet-stream, the JSON
+    header's length in Inference-Header-Content-Length, raw tensors after it) is the same
+    header with `binary_data_size` in place of `data`."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OipError"}}}}
+    name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [manifest.name]},
+    }
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [manifest.version or ""]},
+    }
+    empty = {"description": "yes (no body)"}
+    unavailable = {"description": "the model could not be loaded", **error}
+    unknown = {"description": "no such model or version", **error}
+
+    def model_routes(suffix: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+        base = f"/v2/models/{{name}}{suffix}"
+        tag = "Version" if suffix else ""
+        return {
+            base: {
+                "get": {
+                    "operationId": f"oipModel{tag}Metadata",
+                    "parameters": parameters,
+                    "responses": {
+                        "200": {
+                            "description": "the model's inputs (its features) and outputs",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/OipModelMetadata"}
+                                }
+                            },
+                        },
+                        "404": unknown,
+                        "503": unavailable,
+                        **gateway,
+                    },
+                }
+            },
+            f"{base}/ready": {
+                "get": {
+                    "operationId": f"oipModel{tag}Ready",
+                    "parameters": parameters,
+                    "responses": {"200": empty, "404": unknown, "503": unavailable, **gateway},
+                }
+            },
+            f"{base}/infer": {
+                "post": {
+                    "operationId": f"oipModel{tag}Infer",
+                    "description": "one tensor per feature ([rows] or [rows, 1]), or one "
+                    "[rows, features] tensor for an all-numeric model; binary tensors with "
+                    "Content-Type application/octet-stream and Inference-Header-Content-Length",
+                    "parameters": parameters,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/OipInferRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the requested outputs (binary ones after the JSON "
+                            "header, with Accept: application/octet-stream)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/OipInferResponse"}
+                                },
+                                "application/octet-stream": {},
+                            },
+                        },
+                        "400": {"description": "a malformed request or tensor", **error},
+                        "404": unknown,
+                        "413": {"description": "too many rows, or too large", **error},
+                        "415": {"description": "not JSON or application/octet-stream", **error},
+                        "422": {"description": "a value the feature spec refuses", **error},
+                        "503": unavailable,
+                        **gateway,
+                    },
+                }
+            },
+        }
+
+    return {
+        "/v2": {
+            "get": {
+                "operationId": "oipServerMetadata",
+                "responses": {
+                    "200": {
+                        "description": "the server's name, version and protocol extensions",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **gateway,
+                },
+            }
+        },
+        "/v2/health/live": {
+            "get": {"operationId": "oipLive", "responses": {"200": empty, **gateway}}
+        },
+        "/v2/health/ready": {
+            "get": {
+                "operationId": "oipReady",
+                "responses": {"200": empty, "503": unavailable, **gateway},
+            }
+        },
+        **model_routes("", [name]),
+        **model_routes("/versions/{version}", [name, version]),
+    }
+
+
+def oip_schemas(manifest: Manifest, max_rows: int) -> dict[str, Any]:
+    """The inference request and response objects, the metadata and the error."""
+    tensor_meta = {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
+    shape = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 2,
+        "prefixItems": [{"type": "integer", "minimum": 1, "maximum": max_rows}],
+        "items": {"type": "integer", "minimum": 0},
+    }
+    return {
+        "OipInferRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "shape", "datatype"],
+                        "properties": {
+                            "name": {"type": "string", "enum": [f.name for f in manifest.features]},
+                            "shape": shape,
+                            "datatype": {"type": "string", "enum": sorted(DATATYPES)},
+                            "parameters": {"type": "object"},
+                            "data": {"type": "array"},
+                        },
+                    },
+                },
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "parameters": {"type": "object"},
+                        },
+                    },
+                },
+            },
+        },
+        "OipInferResponse": {
+            "type": "object",
+            "required": ["model_name", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "id": {"type": "string"},
+                "outputs": {"type": "array", "items": tensor_meta},
+            },
+        },
+        "OipModelMetadata": {
+            "type": "object",
+            "required": ["name", "platform", "inputs", "outputs"],
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array", "items": tensor_meta},
+                "outputs": {"type": "array", "items": tensor_meta},
+            },
+        },
+        "OipError": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
         },
     }

@@ -244,7 +244,10 @@ class Predictor:
 
     def predict(self, matrix: np.ndarray) -> dict[str, Any]:
         """Predict a validated batch; classifiers also answer class probabilities."""
-        labels, probabilities = self.predict_arrays(matrix)
+        return self.answer(*self.predict_arrays(matrix))
+
+    def answer(self, labels: np.ndarray, probabilities: np.ndarray | None) -> dict[str, Any]:
+        """/predict's answer for a batch's predictions and (classifiers) probabilities."""
         out: dict[str, Any] = {"predictions": labels.tolist()}
         if probabilities is not None:
             out["probabilities"] = probabilities.tolist()

@@ -227,6 +227,34 @@ class RequestParser:
             return None
         return numbers if self._numbers_valid(feature, numbers, present) else None
 
+    def tensor_columns(self, columns: Mapping[str, Any], rows: int) -> np.ndarray | None:
+        """The Open Inference Protocol's fast path: the matrix from typed columns (a number or
+        boolean feature's as float64 with NaN where missing, a category's as a list of str),
+        when every value is valid; None otherwise, so the caller takes the exact path that
+        says what is wrong. A model with no category feature gets a float matrix."""
+        numeric = all(f.type != "category" for f in self.features)
+        matrix = np.empty((rows, len(self.features)), dtype=float if numeric else object)
+        for col, feature in enumerate(self.features):
+            values = columns.get(feature.name)
+            if values is None:
+                if feature.required:
+                    return None
+                values = np.full(rows, MISSING)
+            elif feature.type == "category":
+                values = self._valid_column(feature, values)
+                if values is None:
+                    return None
+            else:
+                present: np.ndarray | None = ~np.isnan(values)
+                if present is not None and present.all():
+                    present = None
+                elif feature.required:
+                    return None
+                if feature.type != "boolean" and not self._numbers_valid(feature, values, present):
+                    return None
+            matrix[:, col] = values
+        return matrix
+
     def problem_with(self, feature: Feature, value: Any) -> str | None:
         """Why one value is invalid for the feature (None: valid, or absent)."""
         return None if value is None else self._convert(feature, value)[1]
