@@ -262,29 +262,35 @@ def _binary_values(chunk: bytes, datatype: str, count: int, where: str) -> np.nd
     return np.frombuffer(chunk, dtype=dtype)
 
 
+_LENGTH = struct.Struct("<I")
+
+
 def _deserialize_bytes(chunk: bytes, count: int, where: str) -> list[Any]:
-    """BYTES in the binary form: each element a 4-byte little-endian length and its bytes."""
-    out: list[Any] = []
-    position = 0
-    while position < len(chunk):
-        if position + 4 > len(chunk):
-            raise MalformedRequestError(f"{where}: a BYTES element's length is cut off")
-        (length,) = struct.unpack_from("<I", chunk, position)
-        position += 4
-        if position + length > len(chunk):
-            raise MalformedRequestError(f"{where}: a BYTES element goes past its binary data")
-        try:
-            out.append(chunk[position : position + length].decode("utf-8"))
-        except UnicodeDecodeError:
-            raise MalformedRequestError(f"{where}: a BYTES element is not UTF-8") from None
-        position += length
-        if len(out) > count:
-            break
-    if len(out) != count:
+    """BYTES in the binary form: each element a 4-byte little-endian length and its bytes.
+    The loop only slices; each distinct value is decoded once (categories repeat)."""
+    raw: list[bytes] = []
+    append, unpack = raw.append, _LENGTH.unpack_from
+    position, end = 0, len(chunk)
+    try:
+        for _ in range(count):
+            (length,) = unpack(chunk, position)
+            position += 4
+            stop = position + length
+            if stop > end:
+                raise MalformedRequestError(f"{where}: a BYTES element goes past its binary data")
+            append(chunk[position:stop])
+            position = stop
+    except struct.error:
+        raise MalformedRequestError(f"{where}: a BYTES element's length is cut off") from None
+    if position != end:
         raise MalformedRequestError(
-            f"{where}: {len(out)} BYTES elements for a shape of {count} values"
+            f"{where}: more BYTES elements than the shape's {count} values"
         )
-    return out
+    try:
+        text = {value: value.decode("utf-8") for value in set(raw)}
+    except UnicodeDecodeError:
+        raise MalformedRequestError(f"{where}: a BYTES element is not UTF-8") from None
+    return list(map(text.__getitem__, raw))
 
 
 def _flatten(data: Any) -> list[Any]:
