@@ -490,6 +490,12 @@ HOSTILE: list[tuple[str, Any, int, str]] = [
     ),
     ("an XML body", (b"<inputs/>", {"Content-Type": "application/xml"}), 415, "application/json"),
     (
+        "a duplicate key",
+        (b'{"inputs": [], "inputs": []}', {"Content-Type": "application/json"}),
+        400,
+        "duplicate key",
+    ),
+    (
         "a body that is not JSON",
         (b"{inputs", {"Content-Type": "application/json"}),
         400,

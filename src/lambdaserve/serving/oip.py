@@ -45,6 +45,7 @@ from lambdaserve.problem import (
     SchemaViolationError,
     UnsupportedMediaTypeError,
 )
+from lambdaserve.shared import jsonio
 
 if TYPE_CHECKING:
     from lambdaserve.manifest import Feature, Manifest
@@ -135,9 +136,11 @@ def split_body(raw: bytes, header_length: str | None) -> tuple[Any, bytes]:
             )
         header, tail = raw[:size], raw[size:]
     try:
-        return json.loads(header), tail
+        return jsonio.loads(header.decode("utf-8"), header), tail
     except UnicodeDecodeError:
         raise MalformedRequestError("the JSON header is not UTF-8") from None
+    except jsonio.DuplicateKeyError as exc:  # ambiguous: refused, as on /predict
+        raise MalformedRequestError(str(exc)) from None
     except ValueError as exc:
         raise MalformedRequestError(f"the JSON header is not valid JSON: {exc}") from None
     except RecursionError:
@@ -283,9 +286,7 @@ def _deserialize_bytes(chunk: bytes, count: int, where: str) -> list[Any]:
     except struct.error:
         raise MalformedRequestError(f"{where}: a BYTES element's length is cut off") from None
     if position != end:
-        raise MalformedRequestError(
-            f"{where}: more BYTES elements than the shape's {count} values"
-        )
+        raise MalformedRequestError(f"{where}: more BYTES elements than the shape's {count} values")
     try:
         text = {value: value.decode("utf-8") for value in set(raw)}
     except UnicodeDecodeError:
