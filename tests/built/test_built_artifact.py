@@ -453,3 +453,19 @@ def test_the_built_handler_answers_binary_tensors_as_it_answers_predict(
     want = json.loads(expected["body"])
     assert answer.as_numpy("predictions").tolist() == want["predictions"]
     assert answer.as_numpy("probabilities").tobytes() == np.array(want["probabilities"]).tobytes()
+
+
+def test_the_recorded_deployment_sizes_are_the_builds_rounded_up(built: BuiltFunction) -> None:
+    """bundle and publish check a model against shared/budget.DEPLOYMENT_BYTES: each must be
+    at least the build's real function + runtime layer + serving layer, and within 2% of it
+    (a change to the layers updates the figure)."""
+    from lambdaserve.shared import budget
+
+    runtime = {"sklearn": "RuntimeLayer", "onnx": "OnnxRuntimeLayer"}
+    for engine, layer in runtime.items():
+        real = sum(
+            budget.folder_bytes(BUILD_DIR / part)
+            for part in ("PredictFunction", layer, "ServingLayer")
+        )
+        recorded = budget.DEPLOYMENT_BYTES[engine]
+        assert real <= recorded <= real * 1.02, (engine, real, recorded)

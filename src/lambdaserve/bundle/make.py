@@ -28,6 +28,7 @@ from lambdaserve.serving.predictor import (
     sha256_of,
 )
 from lambdaserve.serving.schema import RequestParser
+from lambdaserve.shared import budget
 
 GOLDEN_EXAMPLES = 5
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -285,4 +286,19 @@ def make_bundle(
     draft.baseline_profile["outputs"] = _outputs_profile(predictor, matrix)
     final = Manifest(**{**draft.__dict__, "golden_examples": golden})
     manifest_io.write(final, out_dir)
+    _check_budget(final, out_dir)
     return final
+
+
+def _check_budget(manifest: Manifest, out_dir: Path) -> None:
+    """Refuse (and remove) a bundle whose model layer cannot fit beside its engine's
+    deployment under Lambda's unzipped limit: found here, not at the first deploy."""
+    files = [out_dir / MODEL_FILE, out_dir / manifest_io.MANIFEST_FILE]
+    if manifest.engine == "onnx" and manifest.onnx:
+        files.append(out_dir / str(manifest.onnx["file"]))
+    model_bytes = sum(f.stat().st_size for f in files if f.exists())
+    planned = budget.model_budget(model_bytes, manifest.engine)
+    if not planned.fits:
+        for made in files:
+            made.unlink(missing_ok=True)
+        raise BundleError(budget.refusal(planned, manifest.engine))

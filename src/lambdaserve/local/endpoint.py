@@ -22,6 +22,7 @@ from lambdaserve.local.pool import ThrottledError
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 PROVISIONED_PATH = re.compile(r"^/2019-09-30/functions/(?P<name>[^/]+)/provisioned-concurrency$")
+CONFIGURATION_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration$")
 
 
 # (function name or ARN, qualifier or None, payload) -> (body, function error or None, version)
@@ -37,6 +38,9 @@ class AwsEndpoint:
         invoke: InvokeHandler,
         host: str = "127.0.0.1",
         provisioned: Any = None,  # local/provisioned.py: Lambda's API moto lacks
+        # (function, layer ARNs) -> Lambda's refusal of a configuration over its unzipped
+        # limit, which moto does not check (local/functions.py: LocalFunctions.oversize)
+        oversize: Callable[[str, list[str]], str | None] | None = None,
     ) -> None:
         from moto.server import ThreadedMotoServer
 
@@ -45,6 +49,7 @@ class AwsEndpoint:
         self._moto = ThreadedMotoServer(ip_address=host, port=self.moto_port, verbose=False)
         self.invoke = invoke
         self.provisioned = provisioned
+        self.oversize = oversize
         self._server = FrontServer((host, port), _EndpointHandler, self)
 
     @property
@@ -87,8 +92,29 @@ class _EndpointHandler(QuietHandler):
             if answer is not None and "__type" in answer:
                 headers.append(("x-amzn-ErrorType", answer["__type"]))
             self.send_whole(status, headers, json.dumps(answer).encode() if answer else b"")
+        elif self._refused_as_oversize(url.path, body):
+            return
         else:
             self._proxy(body)
+
+    def _refused_as_oversize(self, path: str, body: bytes) -> bool:
+        """UpdateFunctionConfiguration with layers whose sum, with the code, is over Lambda's
+        unzipped limit: answered with Lambda's own error, and moto never sees it."""
+        endpoint: AwsEndpoint = self.server.owner
+        configuration = CONFIGURATION_PATH.match(path)
+        if self.command != "PUT" or configuration is None or endpoint.oversize is None:
+            return False
+        try:
+            layers = json.loads(body or b"{}").get("Layers")
+        except (ValueError, AttributeError):
+            return False
+        if not isinstance(layers, list):
+            return False
+        refusal = endpoint.oversize(unquote(configuration["name"]), [str(x) for x in layers])
+        if refusal is None:
+            return False
+        self._error(400, "InvalidParameterValueException", refusal)
+        return True
 
     def _invoke(self, name: str, query: dict[str, list[str]], payload: bytes) -> None:
         endpoint: AwsEndpoint = self.server.owner

@@ -20,6 +20,7 @@ from lambdaserve.local.layers import LayerFolders, zip_files
 from lambdaserve.local.pool import WorkerPool
 from lambdaserve.local.runtime import BuiltFunction
 from lambdaserve.local.worker import Reply, VersionConfig, Worker, WorkerCrashedError
+from lambdaserve.shared import budget
 
 
 class LocalFunctions:
@@ -45,6 +46,7 @@ class LocalFunctions:
         self.measured = measured  # (function, alias, version, seconds, error) of each dispatch
         self._referenced: set[tuple[str, str]] = set()
         self._states: dict[str, AliasState] = {}
+        self._sizes: dict[str, int] = {}  # layer ARN or code folder -> unzipped bytes
         self._lock = threading.Lock()
 
     def _configure(self, function: str, version: str) -> VersionConfig:
@@ -54,6 +56,28 @@ class LocalFunctions:
         )
         # As Lambda gives every function its role's credentials: here, the local endpoint's.
         return replace(found, environment={**found.environment, **self.credentials()})
+
+    def oversize(self, function: str, layers: list[str]) -> str | None:
+        """Lambda's refusal of a configuration whose code and layers unzip to more than its
+        limit (shared/budget.py), or None: the folders are what those zips unpack to."""
+        name = function.rsplit(":function:", 1)[-1].split(":")[0]
+        code = self.code_dirs.get(name)
+        if code is None:
+            return None
+        size = self._sized(str(code), code)
+        for arn in layers:
+            try:
+                size += self._sized(arn, self.layers.folder(arn))
+            except LookupError:
+                return None  # not a layer of this stack: moto answers as it does
+        if size <= budget.LIMIT:
+            return None
+        return budget.LAMBDA_MESSAGE.format(limit=budget.LIMIT, size=size)
+
+    def _sized(self, key: str, folder: Path) -> int:
+        if key not in self._sizes:
+            self._sizes[key] = budget.folder_bytes(folder)
+        return self._sizes[key]
 
     def read_alias(self, function: str, name: str = "live") -> AliasState:
         """An alias's primary version and canary weights, as moto stores them."""

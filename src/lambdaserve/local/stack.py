@@ -101,7 +101,10 @@ class LocalCloud:
         )
         self.functions.on_alias_change = self._alias_moved
         self.endpoint = AwsEndpoint(
-            settings.aws_port, self.functions.invoke, provisioned=self.provisioned
+            settings.aws_port,
+            self.functions.invoke,
+            provisioned=self.provisioned,
+            oversize=self.functions.oversize,
         )
         self.subscriptions = LambdaSubscriptions(self.functions.invoke, log)  # shadows' mirrors
         self.clients = EndpointClients(self.endpoint, REGION, CREDENTIALS)

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from lambdaserve.manifest import MANIFEST_FILE, MODEL_FILE, REGISTRY_PREFIX, Manifest
 from lambdaserve.manifest import to_bytes as manifest_bytes_of
 from lambdaserve.serving.predictor import ModelLoadError, Predictor
+from lambdaserve.shared import budget
 from lambdaserve.shared.signing import SIGNATURE_FILE
 
 if TYPE_CHECKING:
@@ -192,6 +193,14 @@ class Registry:
             raise RegistryError(
                 f"model name {bundled.name!r} must be lowercase letters, digits, '-' or '_'"
             )
+        # Lambda's unzipped limit, checked before a number is claimed or a byte uploaded.
+        planned = budget.model_budget(
+            budget.unzipped_bytes(layer_zip(Path(bundle_dir), bundled)), bundled.engine
+        )
+        if not planned.fits:
+            raise RegistryError(
+                f"refusing to publish {bundle_dir}: " + budget.refusal(planned, bundled.engine)
+            )
         number = self._claim(bundled.name, version)
         versioned = dataclasses.replace(bundled, version=number)
         name = versioned.name
@@ -202,9 +211,8 @@ class Registry:
             "application/octet-stream",
         )
         layer_key = self._key(name, number, "layer.zip")
-        self._put_new(
-            layer_key, layer_zip(Path(bundle_dir), versioned, signature), "application/zip"
-        )
+        content = layer_zip(Path(bundle_dir), versioned, signature)
+        self._put_new(layer_key, content, "application/zip")
         layer = self.lambda_client.publish_layer_version(
             LayerName=f"{self.layer_prefix}-{name}",
             Description=f"{name} v{number} sha256:{versioned.sha256[:16]}",
@@ -223,6 +231,7 @@ class Registry:
             for k, v in published.summary().items()
             if k in ("layer_arn", "published_at", "published_by")
         }
+        record["unzipped_bytes"] = budget.unzipped_bytes(content)  # what deploy checks
         self._put_new(
             self._key(name, number, "layer.json"), json.dumps(record).encode(), "application/json"
         )
@@ -271,6 +280,18 @@ class Registry:
         """Whether a layer version ARN is a model layer this registry publishes."""
         parts = layer_arn.split(":")
         return len(parts) == 8 and parts[6].startswith(f"{self.layer_prefix}-")
+
+    def layer_unzipped_bytes(self, layer_arn: str) -> int | None:
+        """What a model layer of this registry unpacks to (None: not one of ours)."""
+        found = self.version_of_layer(layer_arn)
+        if found is None:
+            return None
+        key = self._key(found.name, found.version, "layer.json")
+        recorded = json.loads(self._get_bytes(key) or b"{}").get("unzipped_bytes")
+        if isinstance(recorded, int):
+            return recorded
+        # Published before the size was recorded: read the zip's central directory.
+        return budget.unzipped_bytes(self.layer_zip_bytes(found.name, found.version))
 
     def version_of_layer(self, layer_arn: str) -> ModelVersion | None:
         """The registry version a model layer ARN was published for, if it is one of ours."""

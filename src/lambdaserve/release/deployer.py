@@ -45,6 +45,7 @@ from lambdaserve.release.records import (
     history_entry,
     previous_version,
 )
+from lambdaserve.release.sizes import DeploymentSizes
 from lambdaserve.release.trust_gate import TrustGate
 from lambdaserve.shared.invoker import Invoker
 
@@ -417,7 +418,14 @@ def create_deployer(
             lambda_client, registry, function, kms, signing_key, stack_signing_key, progress
         ),
         publisher=VersionPublisher(
-            lambda_client, registry, function, progress, sleep, clock, wait_seconds
+            lambda_client,
+            registry,
+            function,
+            progress,
+            sleep,
+            clock,
+            wait_seconds,
+            sizes=DeploymentSizes(lambda_client, registry),
         ),
         history=History(registry.bucket, registry.s3, function),
         ledger=LedgerStore(registry.bucket, registry.s3, function, alias),

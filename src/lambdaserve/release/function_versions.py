@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from lambdaserve.registry.trust import UNVERIFIED_MARK
 from lambdaserve.release.errors import (
     FunctionUpdateError,
@@ -16,6 +18,7 @@ from lambdaserve.release.errors import (
 )
 from lambdaserve.serving.golden import golden_event, golden_mismatches
 from lambdaserve.serving.predictor import ExpectedModel
+from lambdaserve.shared.budget import LIMIT, megabytes
 from lambdaserve.shared.invoker import InvocationError, Invoker
 
 if TYPE_CHECKING:
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from lambdaserve.manifest import Manifest
     from lambdaserve.registry.store import ModelVersion, Registry
     from lambdaserve.registry.trust import Verification
+    from lambdaserve.release.sizes import DeploymentSizes
 
 MAX_LAYERS = 5
 # The runtime layer of each engine, as the function's own environment names it (template.yaml).
@@ -105,6 +109,7 @@ class VersionPublisher:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     wait_seconds: float = 300
+    sizes: DeploymentSizes | None = None  # Lambda's unzipped limit, checked before asking
 
     def publish(
         self, model: ModelVersion, config: dict[str, Any], verification: Verification
@@ -143,13 +148,26 @@ class VersionPublisher:
         env = function_env(config) | model_env
         current = [layer["Arn"] for layer in config.get("Layers", [])]
         if (layers, env) != (current, function_env(config)):  # else $LATEST already pins it
+            self._check_size(layers)
             # RevisionId: refuse to overwrite a change someone made since we read the config.
             request: dict[str, Any] = (
                 {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
             )
-            self.lam.update_function_configuration(
-                FunctionName=self.function, Layers=layers, Environment={"Variables": env}, **request
-            )
+            try:
+                self.lam.update_function_configuration(
+                    FunctionName=self.function,
+                    Layers=layers,
+                    Environment={"Variables": env},
+                    **request,
+                )
+            except ClientError as exc:
+                error = exc.response["Error"]
+                if error.get("Code") != "InvalidParameterValueException":
+                    raise
+                raise InvalidReleaseError(
+                    f"Lambda refused {self.function}'s new configuration, nothing released: "
+                    f"{error.get('Message')}"
+                ) from None
             self.wait_updated()
         # Lambda publishes nothing new when $LATEST is unchanged since the last version: it
         # returns that version (a release with nothing new then finds live already serving).
@@ -157,6 +175,18 @@ class VersionPublisher:
         self.wait_updated(published["Version"])
         self.progress(f"published {self.function} version {published['Version']}")
         return published["Version"]
+
+    def _check_size(self, layers: list[str]) -> None:
+        """Refuse a configuration over Lambda's unzipped limit before asking Lambda (where
+        every part's size is known: on AWS itself; an emulation answers Lambda's own error)."""
+        planned = self.sizes.budget(self.function, layers) if self.sizes else None
+        if planned is not None and not planned.fits:
+            raise InvalidReleaseError(
+                f"{self.function} would hold {planned.describe()} unzipped, over Lambda's "
+                f"limit of {LIMIT:,} bytes ({megabytes(-planned.headroom)} over): nothing "
+                "released; serve the model with `--engine onnx` (a smaller runtime layer) or "
+                "make it smaller"
+            )
 
     def of(self, function: str) -> VersionPublisher:
         """The same publisher, for another function."""
