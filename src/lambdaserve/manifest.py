@@ -148,6 +148,9 @@ class Manifest:
     category_input: str = "raw"
     onnx: dict[str, Any] | None = None
     parity: dict[str, Any] | None = None
+    # What the loaded model takes (bundle measures it): {"model_bytes", "memory_size_mb"}, the
+    # function MemorySize it needs. None in bundles made before it was measured.
+    memory: dict[str, int] | None = None
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
@@ -203,6 +206,7 @@ class Manifest:
             created_at=raw.get("created_at"),
             created_by=raw.get("created_by"),
             model_file=str(raw.get("model_file", MODEL_FILE)),
+            memory=_memory_field(raw.get("memory")),
             **_engine_fields(raw),
         )
 
@@ -228,7 +232,7 @@ class Manifest:
             "category_input": self.category_input,
             "onnx": self.onnx,
             "parity": self.parity,
-        }
+        } | ({"memory": dict(self.memory)} if self.memory is not None else {})
 
     @property
     def has_probabilities(self) -> bool:
@@ -246,6 +250,20 @@ class Manifest:
         del out["golden_examples"]
         del out["baseline_profile"]
         return out
+
+
+def _memory_field(raw: Any) -> dict[str, int] | None:
+    """The measured memory of the loaded model, validated (None: not measured)."""
+    if raw is None:
+        return None
+    keys = {"model_bytes", "memory_size_mb"}
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != keys
+        or not all(type(v) is int and v >= 0 for v in raw.values())
+    ):
+        raise ManifestError(f"'memory' must give {sorted(keys)} as non-negative integers")
+    return dict(raw)
 
 
 def _engine_fields(raw: dict[str, Any]) -> dict[str, Any]:

@@ -469,3 +469,21 @@ def test_the_recorded_deployment_sizes_are_the_builds_rounded_up(built: BuiltFun
         )
         recorded = budget.DEPLOYMENT_BYTES[engine]
         assert real <= recorded <= real * 1.02, (engine, real, recorded)
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "onnx"])
+def test_the_recorded_runtime_memory_holds_the_built_handler(
+    built: BuiltFunction, model_dir: Path, onnx_bundle_session: Path, engine: str
+) -> None:
+    """shared/budget.RUNTIME_MB, which `bundle`'s MemorySize adds the model to, is at least
+    what the built handler takes serving the (tiny) sample model: its Max Memory Used."""
+    from lambdaserve.shared import budget
+
+    function, folder = (
+        (built, model_dir)
+        if engine == "sklearn"
+        else (_with_onnx_runtime(built), onnx_bundle_session)
+    )
+    result = invoke_isolated(function, load_event("predict.json"), env={"MODEL_DIR": str(folder)})
+    assert result.response["statusCode"] == 200, result.logs
+    assert 0.5 * budget.RUNTIME_MB[engine] < result.max_memory_mb <= budget.RUNTIME_MB[engine]

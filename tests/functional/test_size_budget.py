@@ -184,3 +184,39 @@ def test_the_local_stack_sizes_a_version_from_its_folders(tmp_path: Path) -> Non
         "Function code combined with layers exceeds the maximum allowed size of 262144000 "
         "bytes. The actual size is 265010000 bytes."
     )
+
+
+def test_bundle_measures_the_loaded_model_and_the_memory_size_it_needs(tmp_path: Path) -> None:
+    model, spec, csv_path = _user_model(tmp_path, 60_000_000)
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(
+        main,
+        ["bundle", str(model), "--features", str(spec), "--sample", str(csv_path),
+         "--out", str(out), "--name", "mid", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    memory = json.loads(result.output)["memory"]
+    # Its 60 MB of weights, resident: the peak over the runtime's own, in a fresh interpreter.
+    assert 60_000_000 <= memory["model_bytes"] <= 120_000_000
+    assert memory["memory_size_mb"] == budget.memory_size_mb(memory["model_bytes"], "sklearn")
+    assert memory["memory_size_mb"] >= (128 + 60) * 1.25
+    assert json.loads((out / "manifest.json").read_text())["memory"] == memory
+
+
+def test_deploy_refuses_a_model_the_functions_memory_cannot_hold(
+    account: Account, sample_bundle: Path
+) -> None:
+    from dataclasses import replace
+
+    from lambdaserve import manifest
+
+    bundled = manifest.read(sample_bundle)
+    heavy = {"model_bytes": 3 * 2**30, "memory_size_mb": 4096}
+    manifest.write(replace(bundled, memory=heavy), sample_bundle)
+    published = account.registry.publish(sample_bundle, "test")
+    before = account.live()
+    memory = account.lam.get_function_configuration(FunctionName=account.function)["MemorySize"]
+    assert memory < 4096
+    with pytest.raises(InvalidReleaseError, match=f"needs MemorySize 4096 MB; .* has {memory} MB"):
+        account.deployer().deploy(published.name, published.version)
+    assert account.live() == before

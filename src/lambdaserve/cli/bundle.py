@@ -28,6 +28,17 @@ def _summary(manifest: Any, out: Path) -> str:
         + (f"metrics {metrics}\n" if metrics else "")
         + f"{len(manifest.golden_examples)} golden examples recorded\n"
         + _engine_line(manifest)
+        + _memory_line(manifest)
+    )
+
+
+def _memory_line(manifest: Any) -> str:
+    memory = manifest.memory
+    if not memory:
+        return ""
+    return (
+        f"\nloaded, the model takes {memory['model_bytes'] / 2**20:,.1f} MB: serve it with "
+        f"MemorySize {memory['memory_size_mb']} MB or more"
     )
 
 
@@ -44,6 +55,7 @@ def bundled(manifest: Any, out: Path) -> dict[str, Any]:
         "golden_examples": len(manifest.golden_examples),
         "engine": manifest.engine,
         "parity": manifest.parity,
+        "memory": manifest.memory,
     }
 
 

@@ -45,7 +45,8 @@ _BATCH = (
 # page is generated from it; a test holds every --json command to an entry).
 _BUNDLED = (
     '`{"out", "name", "estimator", "task", "features", "sha256", "metrics": {..}, '
-    '"golden_examples", "engine": "sklearn"|"onnx", "parity": {..} or null}`'
+    '"golden_examples", "engine": "sklearn"|"onnx", "parity": {..} or null, '
+    '"memory": {"model_bytes", "memory_size_mb"}}`'
 )
 JSON_SHAPES: dict[str, str] = {
     "bundle": _BUNDLED,

@@ -105,6 +105,7 @@ class Invocation:
     compiled: list[str] = field(default_factory=list)
     logs: str = field(repr=False, default="")
     frozen: int = 0  # objects init left frozen out of the collector's way (collector.py)
+    max_memory_mb: int = 0  # the process's peak resident size (Lambda's Max Memory Used)
 
 
 class FunctionFailedError(RuntimeError):
@@ -144,4 +145,5 @@ def invoke_isolated(
         compiled=reply.compiled or [],
         logs="\n".join(logs),
         frozen=reply.frozen or 0,
+        max_memory_mb=reply.max_memory_mb,
     )

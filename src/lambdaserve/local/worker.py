@@ -30,6 +30,7 @@ from lambdaserve.local.process import base_python, lambda_process_env
 # came from and which were compiled from source (the built-artifact tests read both).
 _BOOTSTRAP = r"""
 import gc, importlib, importlib._bootstrap_external as external, json, os, sys, time, traceback
+import resource
 paths, module, function, fd, tail = json.loads(sys.argv[1])
 sys.path[:0] = paths
 out = os.fdopen(fd, "w")
@@ -56,6 +57,7 @@ def serve(out):
             reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
                                "stackTrace": traceback.format_tb(exc.__traceback__)}}
         reply["duration_seconds"] = time.perf_counter() - t1
+        reply["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
         if request.get("introspect"):
             loaded = list(sys.modules.items())
             reply["modules"] = {n: getattr(m, "__file__", None) for n, m in loaded}
@@ -107,6 +109,7 @@ class Reply:
     modules: dict[str, str | None] | None = None  # asked for with introspect
     compiled: list[str] | None = None
     frozen: int | None = None  # objects in the collector's permanent generation (introspect)
+    max_memory_mb: int = 0  # the environment's peak resident size so far (Lambda's REPORT)
 
 
 @dataclass
@@ -262,7 +265,12 @@ class Worker:
                 raise WorkerCrashedError(f"{self.label} is not running") from None
             reply = self._read_line(timeout=self.config.timeout_s + 1)
             duration = float(reply.get("duration_seconds", 0.0))
-            self.log(f"[{self.label}] REPORT Duration: {duration * 1000:.1f} ms")
+            memory = int(reply.get("max_rss_kb", 0)) // 1024
+            # As Lambda's REPORT line: the environment's peak memory so far.
+            self.log(
+                f"[{self.label}] REPORT Duration: {duration * 1000:.1f} ms "
+                f"Max Memory Used: {memory} MB"
+            )
             return Reply(
                 reply.get("response"),
                 reply.get("error"),
@@ -272,6 +280,7 @@ class Worker:
                 modules=reply.get("modules"),
                 compiled=reply.get("compiled"),
                 frozen=reply.get("frozen"),
+                max_memory_mb=memory,
             )
 
     def stop(self) -> None:

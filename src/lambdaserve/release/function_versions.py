@@ -118,6 +118,15 @@ class VersionPublisher:
         description = f"{model.name} v{model.version} sha256:{model.manifest.sha256[:16]}"
         if verification.status == "skipped":
             description += f" {UNVERIFIED_MARK}"
+        memory = model.manifest.memory or {}
+        needed, has = memory.get("memory_size_mb", 0), int(config.get("MemorySize", 0) or 0)
+        if has and needed > has:
+            raise InvalidReleaseError(
+                f"{model.name} v{model.version} takes {memory['model_bytes'] / 2**20:,.1f} MB "
+                f"loaded and needs MemorySize {needed} MB; {self.function} has {has} MB: "
+                f"nothing released; raise it (sam deploy --parameter-overrides MemorySize="
+                f"{needed}) and release again"
+            )
         self.progress(f"updating {self.function} to {model.name} v{model.version}")
         env = ExpectedModel.of(model.manifest).env()
         return self.pin(model.layer_arn, env, config, description, model.manifest.engine)
