@@ -304,7 +304,7 @@ def make_bundle(
 # Run in a fresh interpreter: the resident size it reaches loading the bundle and answering its
 # golden examples, less what it held with the runtime's libraries imported, is the model's.
 _MEMORY_PROBE = """
-import json, sys
+import json, resource, sys
 import joblib, numpy, sklearn
 from lambdaserve.serving.predictor import Predictor
 try:
@@ -316,18 +316,22 @@ def status(field):
     with open("/proc/self/status") as fh:
         return next(int(l.split()[1]) for l in fh if l.startswith(field + ":")) * 1024
 
-before = status("VmRSS")
-try:  # the peak so far is the imports': reset it to what is resident now
+def maxrss():  # bytes on macOS, KiB on Linux
+    found = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return found if sys.platform == "darwin" else found * 1024
+
+try:  # Linux: reset the peak (the imports') to what is resident now
+    before, peak = status("VmRSS"), "VmHWM"
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
-    peak = "VmHWM"
 except OSError:
-    peak = "VmRSS"
+    before, peak = maxrss(), None  # elsewhere: the peak over the imports' peak, a floor
 predictor = Predictor.load(sys.argv[1])
 rows = [g.inputs for g in predictor.manifest.golden_examples]
 if rows:
     predictor.predict(predictor.parse({"instances": rows}))
-print(json.dumps({"model_bytes": max(0, status(peak) - before)}))
+after = status(peak) if peak else maxrss()
+print(json.dumps({"model_bytes": max(0, after - before)}))
 """
 
 
