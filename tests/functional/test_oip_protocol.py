@@ -284,6 +284,12 @@ HOSTILE: list[tuple[str, Any, int, str]] = [
         "datatype",
     ),
     (
+        "a datatype that is an object",
+        {"inputs": _good_inputs(recency_days={"datatype": {}})},
+        400,
+        "datatype",
+    ),
+    (
         "shape of three dimensions",
         {"inputs": _good_inputs(recency_days={"shape": [2, 1, 1]})},
         400,

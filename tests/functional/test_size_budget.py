@@ -21,7 +21,7 @@ import joblib
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from support import Account
 
 from lambdaserve.cli.main import main
@@ -33,9 +33,21 @@ from lambdaserve.release.sizes import DeploymentSizes
 from lambdaserve.shared import budget
 
 
+def _bundle_with_weights(tmp_path: Path, filler_bytes: int, *args: str) -> tuple[Path, Result]:
+    """`lambdaserve bundle` of the sample model with `filler_bytes` of incompressible weights
+    added, as a forest of a few hundred deep trees carries them: its folder and the result."""
+    model, spec, csv_path = _user_model(tmp_path, filler_bytes)
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(
+        main,
+        ["bundle", str(model), "--features", str(spec), "--sample", str(csv_path),
+         "--out", str(out), *args],
+    )  # fmt: skip
+    return out, result
+
+
 def _user_model(tmp_path: Path, filler_bytes: int) -> tuple[Path, Path, Path]:
-    """The sample model with `filler_bytes` of incompressible weights added, as a forest of a
-    few hundred deep trees carries them: its joblib file, spec and sample CSV."""
+    """The sample model with weights added: its joblib file, spec and sample CSV."""
     from lambdaserve.bundle import sample
 
     bundle = tmp_path / "small"
@@ -53,13 +65,7 @@ def _user_model(tmp_path: Path, filler_bytes: int) -> tuple[Path, Path, Path]:
 
 def test_bundle_refuses_a_model_too_large_for_its_engine_in_one_line(tmp_path: Path) -> None:
     # 100 MB of weights: over the ~96 MB the scikit-learn engine's deployment leaves.
-    model, spec, csv_path = _user_model(tmp_path, 100_000_000)
-    out = tmp_path / "bundle"
-    result = CliRunner().invoke(
-        main,
-        ["bundle", str(model), "--features", str(spec), "--sample", str(csv_path),
-         "--out", str(out), "--name", "big"],
-    )  # fmt: skip
+    out, result = _bundle_with_weights(tmp_path, 100_000_000, "--name", "big")
     assert result.exit_code == 1, result.output
     line = result.output.strip()
     assert "\n" not in line
@@ -187,13 +193,7 @@ def test_the_local_stack_sizes_a_version_from_its_folders(tmp_path: Path) -> Non
 
 
 def test_bundle_measures_the_loaded_model_and_the_memory_size_it_needs(tmp_path: Path) -> None:
-    model, spec, csv_path = _user_model(tmp_path, 60_000_000)
-    out = tmp_path / "bundle"
-    result = CliRunner().invoke(
-        main,
-        ["bundle", str(model), "--features", str(spec), "--sample", str(csv_path),
-         "--out", str(out), "--name", "mid", "--json"],
-    )  # fmt: skip
+    out, result = _bundle_with_weights(tmp_path, 60_000_000, "--name", "mid", "--json")
     assert result.exit_code == 0, result.output
     memory = json.loads(result.output)["memory"]
     # Its 60 MB of weights, resident: the peak over the runtime's own, in a fresh interpreter.

@@ -45,6 +45,14 @@ class Context:
         self.__dict__.update(meta)
     def get_remaining_time_in_millis(self):
         return max(0, int((self.deadline - time.time()) * 1000))
+def peak_kb():
+    # This process image's peak resident size (VmHWM: getrusage's ru_maxrss would also count
+    # the parent it was forked from, since it survives exec).
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 def serve(out):
     for line in sys.stdin:
         request = json.loads(line)
@@ -57,7 +65,7 @@ def serve(out):
             reply = {"error": {"errorType": type(exc).__name__, "errorMessage": str(exc),
                                "stackTrace": traceback.format_tb(exc.__traceback__)}}
         reply["duration_seconds"] = time.perf_counter() - t1
-        reply["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+        reply["max_rss_kb"] = peak_kb()
         if request.get("introspect"):
             loaded = list(sys.modules.items())
             reply["modules"] = {n: getattr(m, "__file__", None) for n, m in loaded}

@@ -212,7 +212,7 @@ def _input(raw: Any, number: int, tail: bytes, offset: int, max_rows: int) -> tu
         raise MalformedRequestError(f"{where} needs a 'name'")
     where = f"input {name[:64]!r}"
     datatype, shape = raw.get("datatype"), raw.get("shape")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise MalformedRequestError(f"{where}: unknown datatype {str(datatype)[:32]!r}")
     if (
         not isinstance(shape, list)
