@@ -65,3 +65,41 @@ def test_tensors_make_the_same_matrix_and_answers_as_records(kind: str, tmp_path
     assert labels.tolist() == answer["predictions"]
     if probabilities is not None:
         assert probabilities.tolist() == answer["probabilities"]
+
+
+@pytest.mark.parametrize("kind", sorted(ZOO))
+def test_the_answer_decodes_to_predicts_values_and_types(kind: str, tmp_path: Path) -> None:
+    """The inference response, read back by tritonclient, binary and JSON: the predictions and
+    probabilities /predict answers, in the datatype the metadata announces."""
+    from tritonclient.http import InferResult
+
+    model = ZOO[kind]()
+    make_bundle(
+        model.estimator, name=model.name, spec=model.spec, sample_rows=model.requests,
+        out_dir=tmp_path,
+    )  # fmt: skip
+    predictor = Predictor.load(tmp_path)
+    layout = oip.Layout(predictor.manifest)
+    matrix = predictor.parse({"instances": model.requests})
+    answer = predictor.predict(matrix)
+    labels, probabilities = predictor.predict_arrays(matrix)
+    announced = {o["name"]: o["datatype"] for o in layout.metadata()["outputs"]}
+    request = oip.InferRequest(inputs=[])
+    for binary in (True, False):
+        outputs = [
+            (name, binary)
+            for name in announced
+            if probabilities is not None or name == "predictions"
+        ]
+        body, json_size = oip.encode_response(layout, request, outputs, labels, probabilities)
+        result = InferResult.from_response_body(body, False, json_size)
+        sent = {o["name"]: o["datatype"] for o in result.get_response()["outputs"]}
+        assert sent["predictions"] == announced["predictions"]
+        got = result.as_numpy("predictions").tolist()
+        expected = answer["predictions"]
+        if announced["predictions"] == "BYTES":
+            got = [v.decode() if isinstance(v, bytes) else v for v in got]
+        assert got == expected, (kind, binary)
+        assert [type(v) for v in got] == [type(v) for v in expected], (kind, binary)
+        if "probabilities" in answer:
+            assert result.as_numpy("probabilities").tolist() == answer["probabilities"]

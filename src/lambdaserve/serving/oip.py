@@ -366,8 +366,10 @@ class Layout:
 
     def label_type(self) -> str:
         """The datatype of `predictions`."""
-        if self.manifest.task != "classification":
+        if self.manifest.task == "regression":
             return "FP64"
+        if self.manifest.task != "classification":  # a cluster, or an outlier flag (-1/1)
+            return "INT64"
         classes = self.manifest.classes or []
         if all(isinstance(c, bool) for c in classes):
             return "BOOL"
