@@ -15,8 +15,8 @@ What the served model looks like here:
   A NaN in a floating-point tensor is a missing value (an absent feature: OIP has no null);
   an optional feature's tensor may be left out.
 - Outputs: `predictions` (`[n]`: the class as INT64, BYTES or BOOL as the classes are, FP64
-  for a regressor, INT64 for a cluster or an outlier flag) and, for a classifier with probabilities, `probabilities` (`[n, classes]`,
-  FP64, in the order of `/model`'s classes).
+  for a regressor, INT64 for a cluster or an outlier flag) and, for a classifier with
+  probabilities, `probabilities` (`[n, classes]`, FP64, in the order of `/model`'s classes).
 - Every value passes the same per-feature checks as /predict's, with the same messages.
 
 Binary outputs need a gateway that can return bytes: API Gateway decodes a base64 answer only
