@@ -218,28 +218,38 @@ class Scorer:
         """/predict's answer for a request body (`text`: its JSON, for a shadow's mirror)."""
         with self.subsegment("## validate"):
             matrix = predictor.parse(body)
-        return predictor.answer(*self.arrays(predictor, matrix, text))
+        labels, probabilities, answer = self._score(predictor, matrix, text)
+        return answer if answer is not None else predictor.answer(labels, probabilities)
 
     def arrays(
         self, predictor: Predictor, matrix: np.ndarray, text: str | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Predict a validated matrix: the predictions and probabilities as arrays, measured,
         captured and mirrored as every route's are."""
+        labels, probabilities, _ = self._score(predictor, matrix, text)
+        return labels, probabilities
+
+    def _score(
+        self, predictor: Predictor, matrix: np.ndarray, text: str | None
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None]:
+        """The arrays, and /predict's answer where capture or a mirror needed it built (so
+        /predict does not build it twice)."""
         started = time.perf_counter()
         with self.subsegment("## predict"):
             labels, probabilities = predictor.predict_arrays(matrix)
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.metrics.add_metric("PredictionLatency", MetricUnit.Milliseconds, elapsed_ms)
         self.metrics.add_metric("RowsPredicted", MetricUnit.Count, len(matrix))
-        if self.capture_rate > 0 or self.mirror is not None:
-            result = predictor.answer(labels, probabilities)
-            if self.capture_rate > 0:
-                if self._capture is None or self._capture.manifest is not predictor.manifest:
-                    self._capture = DataCapture(predictor.manifest, self.capture_rate)
-                self._capture.record(matrix, result)
-            if self.mirror is not None:  # answered, so a shadow may see it too
-                self.mirror(predictor.manifest, matrix, result, elapsed_ms, text)
-        return labels, probabilities
+        if self.capture_rate <= 0 and self.mirror is None:
+            return labels, probabilities, None
+        result = predictor.answer(labels, probabilities)
+        if self.capture_rate > 0:
+            if self._capture is None or self._capture.manifest is not predictor.manifest:
+                self._capture = DataCapture(predictor.manifest, self.capture_rate)
+            self._capture.record(matrix, result)
+        if self.mirror is not None:  # answered, so a shadow may see it too
+            self.mirror(predictor.manifest, matrix, result, elapsed_ms, text)
+        return labels, probabilities, result
 
 
 def create_scorer(metrics: Metrics, subsegment: Subsegments, settings: Settings) -> Scorer:
